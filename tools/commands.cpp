@@ -1,0 +1,22 @@
+#include "commands.hpp"
+
+namespace ckv::cli {
+
+namespace {
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+}  // namespace
+
+void register_commands(CLI::App& app, const GlobalOptions& global) {
+  registry().push_back(add_info_command(app, global));
+}
+
+int run_selected(CLI::App&, const GlobalOptions&) {
+  for (const Command& c : registry())
+    if (c.app->parsed()) return c.run();
+  return 1;
+}
+
+}  // namespace ckv::cli

@@ -1,0 +1,81 @@
+// Records compute work into one command buffer, submits it, and waits: dispatches with their descriptor sets,
+// copies, fills, barriers and GPU timestamps.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "buffer.hpp"
+
+namespace ckv::vk {
+
+class ComputePipeline;
+class Device;
+
+struct Timestamp {
+  std::string label;
+  double ns = 0;  // since the first timestamp of the submission
+};
+
+class CommandStream {
+ public:
+  explicit CommandStream(Device& device, uint32_t max_timestamps = 512);
+  ~CommandStream();
+  CommandStream(const CommandStream&) = delete;
+  CommandStream& operator=(const CommandStream&) = delete;
+
+  // Records a dispatch. Unless auto barriers are off, a full compute/transfer barrier precedes it, so each
+  // command sees the writes of every earlier one.
+  void dispatch(const ComputePipeline& pipeline, std::span<const BufferRange> buffers, const void* push,
+                uint32_t push_bytes, uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1);
+  template <class Push>
+  void dispatch(const ComputePipeline& pipeline, std::initializer_list<BufferRange> buffers, const Push& push,
+                uint32_t groups_x, uint32_t groups_y = 1, uint32_t groups_z = 1) {
+    dispatch(pipeline, std::span<const BufferRange>(buffers.begin(), buffers.size()), &push, sizeof(Push), groups_x,
+             groups_y, groups_z);
+  }
+
+  void copy(const BufferRange& src, const BufferRange& dst);
+  void fill(const BufferRange& dst, uint32_t value);
+  void barrier();
+  // With auto barriers off, independent dispatches may overlap; call barrier() where they depend on each other.
+  void set_auto_barrier(bool on) { auto_barrier_ = on; }
+
+  // A GPU timestamp taken once every earlier command has finished.
+  void timestamp(std::string label);
+
+  void submit_and_wait();
+  // Timestamps of the last submission, in recording order.
+  const std::vector<Timestamp>& timestamps() const { return results_; }
+  // Nanoseconds between two labels of the last submission.
+  double elapsed_ns(const std::string& from, const std::string& to) const;
+
+  Device& device() const { return device_; }
+  bool recording() const { return recording_; }
+
+ private:
+  void begin_if_needed();
+  void before_command();
+  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  void check_binding(const ComputePipeline& pipeline, uint32_t binding, const BufferRange& range) const;
+
+  Device& device_;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  VkQueryPool query_pool_ = VK_NULL_HANDLE;
+  uint32_t max_timestamps_ = 0;
+  std::vector<VkDescriptorPool> descriptor_pools_;
+  size_t current_pool_ = 0;
+  std::vector<std::string> labels_;
+  std::vector<Timestamp> results_;
+  bool recording_ = false;
+  bool auto_barrier_ = true;
+  bool has_commands_ = false;
+};
+
+}  // namespace ckv::vk

@@ -1,0 +1,59 @@
+// The logical device: one compute queue, the features the shaders may use, and a pipeline cache.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "device_info.hpp"
+#include "instance.hpp"
+
+namespace ckv::vk {
+
+// Every physical device with its capabilities, in enumeration order.
+std::vector<DeviceInfo> list_devices(const Instance& instance);
+
+// Picks a device: `spec` is an index ("1") or a case-insensitive name substring ("nvidia"); when empty, the
+// environment variable CKV_DEVICE is used; when that is empty too, the first discrete GPU, else integrated GPU,
+// else any GPU, else CPU (lavapipe). Throws std::invalid_argument when spec matches nothing.
+uint32_t choose_device(const std::vector<DeviceInfo>& devices, const std::string& spec = {});
+
+class Device {
+ public:
+  Device(Instance& instance, uint32_t physical_index);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  VkDevice handle() const { return device_; }
+  VkPhysicalDevice physical() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  VkPipelineCache pipeline_cache() const { return pipeline_cache_; }
+  const DeviceInfo& info() const { return info_; }
+  Instance& instance() const { return instance_; }
+
+  // A memory type index that has all `required` flags, preferring ones that also have `preferred`.
+  uint32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0) const;
+  VkMemoryPropertyFlags memory_type_flags(uint32_t type_index) const;
+
+  // Serialises queue submissions from several streams.
+  std::mutex& queue_mutex() { return queue_mutex_; }
+
+  // Heap usage now (VK_EXT_memory_budget when present, else the heap sizes).
+  std::vector<MemoryHeapInfo> memory_heaps() const;
+
+ private:
+  Instance& instance_;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
+  VkPhysicalDeviceMemoryProperties memory_{};
+  DeviceInfo info_;
+  std::mutex queue_mutex_;
+};
+
+}  // namespace ckv::vk
