@@ -1,0 +1,59 @@
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "bench.hpp"
+
+namespace ckv::bench {
+
+namespace {
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options) {
+  const vk::DeviceInfo& info = ctx.device().info();
+  nlohmann::json report;
+  report["device"] = info.name;
+  report["driver"] = info.driver_name + " " + info.driver_info;
+  report["date"] = utc_now();
+  report["preset"] = options.preset == Preset::Gpu ? "gpu" : "small";
+  report["warmup"] = options.warmup;
+  report["repeats"] = options.repeats;
+  report["timing"] = "GPU timestamps around the recorded work of one submission; median of the repeats";
+  report["results"] = nlohmann::json::array();
+
+  std::printf("device: %s (%s)\n", info.name.c_str(), report["driver"].get<std::string>().c_str());
+  std::printf("%-34s %-44s %12s %10s %10s %s\n", "case", "shape", "median us", "GB/s", "TFLOP/s", "check");
+  for (const BenchSuite& suite : all_suites()) {
+    for (const BenchResult& r : suite.run(ctx, options)) {
+      const double seconds = r.median_us * 1e-6;
+      const double gbs = r.bytes > 0 ? r.bytes / seconds / 1e9 : 0;
+      const double tflops = r.flops > 0 ? r.flops / seconds / 1e12 : 0;
+      std::printf("%-34s %-44s %12.2f %10.1f %10.2f %s\n", r.name.c_str(), r.shape.dump().substr(0, 44).c_str(),
+                  r.median_us, gbs, tflops, r.checked ? "ok" : "-");
+      std::fflush(stdout);
+      report["results"].push_back({{"suite", suite.name},
+                                   {"name", r.name},
+                                   {"shape", r.shape},
+                                   {"median_us", r.median_us},
+                                   {"min_us", r.min_us},
+                                   {"max_us", r.max_us},
+                                   {"bytes", r.bytes},
+                                   {"flops", r.flops},
+                                   {"GBps", gbs},
+                                   {"TFLOPps", tflops},
+                                   {"checked", r.checked},
+                                   {"check", r.check}});
+    }
+  }
+  return report;
+}
+
+}  // namespace ckv::bench
