@@ -54,5 +54,8 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options);
 
 // One suite per bench_*.cpp file.
 std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions& options);
 
 }  // namespace ckv::bench

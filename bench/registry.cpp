@@ -5,6 +5,9 @@ namespace ckv::bench {
 std::vector<BenchSuite> all_suites() {
   return {
       {"copy", bench_copy},
+      {"prefill_attention", bench_prefill_attention},
+      {"decode_attention", bench_decode_attention},
+      {"compression", bench_compression},
   };
 }
 

@@ -12,6 +12,8 @@ std::vector<Command>& registry() {
 void register_commands(CLI::App& app, const GlobalOptions& global) {
   registry().push_back(add_info_command(app, global));
   registry().push_back(add_bench_command(app, global));
+  registry().push_back(add_budgets_command(app, global));
+  registry().push_back(add_select_command(app, global));
 }
 
 int run_selected(CLI::App&, const GlobalOptions&) {

@@ -1,0 +1,154 @@
+// Prefill (causal, GQA) and decode attention on Llama-3.1-8B shapes (32 q heads, 8 KV heads, d = 128, f16 KV).
+// Each case checks output rows against a double-precision CPU computation before it reports a time.
+#include <cmath>
+
+#include "bench.hpp"
+#include "bench_data.hpp"
+#include "engine/ops/attention_decode.hpp"
+#include "engine/ops/attention_prefill.hpp"
+
+namespace ckv::bench {
+
+namespace {
+
+struct AttnShape {
+  uint32_t n_q, n_kv, d, t;
+};
+
+// Attention of one query row against keys 0..visible-1 of its KV head (double precision).
+std::vector<double> reference_row(const std::vector<float>& q_row, const std::vector<float>& k,
+                                  const std::vector<float>& v, uint32_t g, uint32_t capacity, uint32_t d,
+                                  uint32_t visible) {
+  std::vector<double> logits(visible);
+  double max_logit = -1e300;
+  for (uint32_t j = 0; j < visible; ++j) {
+    double dot = 0;
+    for (uint32_t c = 0; c < d; ++c)
+      dot += double(q_row[c]) * double(round_to_half(k[(size_t(g) * capacity + j) * d + c]));
+    logits[j] = dot / std::sqrt(double(d));
+    max_logit = std::max(max_logit, logits[j]);
+  }
+  double sum = 0;
+  for (auto& l : logits) sum += (l = std::exp(l - max_logit));
+  std::vector<double> out(d, 0.0);
+  for (uint32_t j = 0; j < visible; ++j)
+    for (uint32_t c = 0; c < d; ++c) out[c] += logits[j] / sum * double(round_to_half(v[(size_t(g) * capacity + j) * d + c]));
+  return out;
+}
+
+double max_error(const std::vector<float>& got, const std::vector<double>& want) {
+  double e = 0;
+  for (size_t i = 0; i < want.size(); ++i) e = std::max(e, std::abs(double(got[i]) - want[i]));
+  return e;
+}
+
+constexpr double kF16Tolerance = 5e-3;  // f16 K/V rounding is in the reference; this bounds fp32 accumulation
+
+}  // namespace
+
+std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options) {
+  const std::vector<AttnShape> shapes = options.preset == Preset::Gpu
+                                            ? std::vector<AttnShape>{{32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}}
+                                            : std::vector<AttnShape>{{8, 2, 64, 256}};
+  std::vector<BenchResult> results;
+  for (const AttnShape& s : shapes) {
+    const std::string name = "prefill attention T=" + std::to_string(s.t);
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    const auto q = bench_random(size_t(s.n_q) * s.t * s.d, 1);
+    const auto k = bench_random(size_t(s.n_kv) * s.t * s.d, 2);
+    const auto v = bench_random(size_t(s.n_kv) * s.t * s.d, 3);
+    vk::Buffer qb = device_buffer(ctx, q, "bench q");
+    vk::Buffer kb = device_buffer(ctx, pack_f16(k), "bench k");
+    vk::Buffer vb = device_buffer(ctx, pack_f16(v), "bench v");
+    vk::Buffer ob(ctx.device(), size_t(s.n_q) * s.t * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o");
+    ops::PrefillAttentionParams p;
+    p.n_q = s.n_q;
+    p.n_kv = s.n_kv;
+    p.head_dim = s.d;
+    p.t_q = s.t;
+    p.q_offset = 0;
+    p.kv_length = s.t;
+    p.kv_capacity = s.t;
+    p.q_head_stride = s.t * s.d;
+    p.q_token_stride = s.d;
+    p.o_token_stride = s.n_q * s.d;
+    p.o_head_stride = s.d;
+    p.scale = 1.0f / std::sqrt(float(s.d));
+    const Timing t = time_on_gpu(ctx, [&](vk::CommandStream& st) { ops::record_prefill_attention(ctx, st, p, qb, kb, vb, ob); },
+                                 options.warmup, options.repeats);
+    // Check three rows: the first and last query of the last head, and a middle one of head 0.
+    double err = 0;
+    const uint32_t group = s.n_q / s.n_kv;
+    for (auto [h, i] : {std::pair<uint32_t, uint32_t>{s.n_q - 1, 0}, {s.n_q - 1, s.t - 1}, {0, s.t / 2 + 1}}) {
+      std::vector<float> q_row(q.begin() + (size_t(h) * s.t + i) * s.d, q.begin() + (size_t(h) * s.t + i + 1) * s.d);
+      const auto want = reference_row(q_row, k, v, h / group, s.t, s.d, i + 1);
+      const auto got = vk::download<float>(ctx.device(), ob, s.d, (size_t(i) * s.n_q + h) * s.d * 4);
+      err = std::max(err, max_error(got, want));
+    }
+    BenchResult r;
+    r.name = name;
+    r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"T", s.t}, {"kv", "f16"}, {"causal", true}};
+    r.median_us = t.median_us;
+    r.min_us = t.min_us;
+    r.max_us = t.max_us;
+    r.flops = 2.0 * s.n_q * double(s.d) * double(s.t) * double(s.t);  // 4·n_q·d·T²/2: QKᵀ and PV, causal half
+    r.bytes = double(q.size()) * 4 * 2 + double(k.size()) * 2 * 2;
+    r.checked = err < kF16Tolerance;
+    r.check = "3 output rows vs fp64, max abs err " + std::to_string(err);
+    results.push_back(r);
+  }
+  return results;
+}
+
+std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options) {
+  const std::vector<AttnShape> shapes =
+      options.preset == Preset::Gpu
+          ? std::vector<AttnShape>{{32, 8, 128, 512}, {32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}, {32, 8, 128, 131072}}
+          : std::vector<AttnShape>{{8, 2, 64, 4096}};
+  std::vector<BenchResult> results;
+  for (const AttnShape& s : shapes) {
+    const std::string name = "decode attention L=" + std::to_string(s.t);
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    const auto q = bench_random(size_t(s.n_q) * s.d, 4);
+    const auto k = bench_random(size_t(s.n_kv) * s.t * s.d, 5);
+    const auto v = bench_random(size_t(s.n_kv) * s.t * s.d, 6);
+    vk::Buffer qb = device_buffer(ctx, q, "bench q");
+    vk::Buffer kb = device_buffer(ctx, pack_f16(k), "bench k");
+    vk::Buffer vb = device_buffer(ctx, pack_f16(v), "bench v");
+    vk::Buffer ob(ctx.device(), size_t(s.n_q) * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o");
+    ops::DecodeAttentionParams p;
+    p.n_q = s.n_q;
+    p.n_kv = s.n_kv;
+    p.head_dim = s.d;
+    p.kv_length = s.t;
+    p.kv_capacity = s.t;
+    p.scale = 1.0f / std::sqrt(float(s.d));
+    vk::Buffer scratch(ctx.device(), ops::decode_attention_scratch_bytes(p), vk::MemoryKind::DeviceLocal, "bench scratch");
+    const Timing t = time_on_gpu(
+        ctx, [&](vk::CommandStream& st) { ops::record_decode_attention(ctx, st, p, qb, kb, vb, scratch, ob); },
+        options.warmup, options.repeats);
+    const auto got = vk::download<float>(ctx.device(), ob, size_t(s.n_q) * s.d);
+    double err = 0;
+    const uint32_t group = s.n_q / s.n_kv;
+    for (uint32_t h : {0u, s.n_q - 1}) {
+      std::vector<float> q_row(q.begin() + size_t(h) * s.d, q.begin() + size_t(h + 1) * s.d);
+      const auto want = reference_row(q_row, k, v, h / group, s.t, s.d, s.t);
+      err = std::max(err, max_error(std::vector<float>(got.begin() + size_t(h) * s.d, got.begin() + size_t(h + 1) * s.d), want));
+    }
+    BenchResult r;
+    r.name = name;
+    r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"kv_length", s.t}, {"kv", "f16"},
+               {"chunk", ops::decode_attention_chunk_size(p)}, {"chunks", ops::decode_attention_chunks(p)}};
+    r.median_us = t.median_us;
+    r.min_us = t.min_us;
+    r.max_us = t.max_us;
+    r.bytes = double(k.size()) * 2 * 2;  // K and V read once
+    r.flops = 4.0 * s.n_q * double(s.d) * s.t;
+    r.checked = err < kF16Tolerance;
+    r.check = "2 heads vs fp64, max abs err " + std::to_string(err);
+    results.push_back(r);
+  }
+  return results;
+}
+
+}  // namespace ckv::bench

@@ -1,0 +1,39 @@
+// Inputs for the benchmarks: fast deterministic random values uploaded to device buffers.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/half.hpp"
+#include "vk/buffer.hpp"
+#include "vk/context.hpp"
+#include "vk/transfer.hpp"
+
+namespace ckv::bench {
+
+// Uniform values in [-1, 1) from a xorshift generator (fast enough for GiB-sized inputs).
+inline std::vector<float> bench_random(size_t n, uint64_t seed) {
+  std::vector<float> v(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& x : v) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    x = float(int32_t(s >> 32)) * (1.0f / 2147483648.0f);
+  }
+  return v;
+}
+
+inline std::vector<uint32_t> pack_f16(const std::vector<float>& v) {
+  std::vector<uint32_t> w((v.size() + 1) / 2, 0);
+  for (size_t i = 0; i < v.size(); ++i) w[i / 2] |= uint32_t(float_to_half(v[i])) << (16 * (i % 2));
+  return w;
+}
+
+template <class T>
+vk::Buffer device_buffer(vk::Context& ctx, const std::vector<T>& values, const char* name) {
+  vk::Buffer b(ctx.device(), values.size() * sizeof(T), vk::MemoryKind::DeviceLocal, name);
+  vk::upload(ctx.device(), b, std::span<const T>(values));
+  return b;
+}
+
+}  // namespace ckv::bench
