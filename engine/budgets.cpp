@@ -126,7 +126,7 @@ std::vector<int> pyramid_budgets(int layers, int average_budget, int window, int
   }
   // hi >= lo >= 0 here, so the integer division is a floor.
   const int64_t step = (hi - lo) / (layers - 1);
-  std::vector<int> budgets(size_t(layers));
+  std::vector<int> budgets(static_cast<size_t>(layers));
   for (int l = 0; l < layers; ++l) budgets[size_t(l)] = int(hi - l * step + window);
   return budgets;
 }

@@ -1,0 +1,32 @@
+// Top-k token selection on the GPU (compression pipeline step 3): per row, the k largest scores by radix select
+// (four 8-bit passes: histogram, then a one-workgroup pick of the bucket holding the k-th key), then a stable
+// compaction that writes the kept indices in ascending order followed by the window indices.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "vk/command_stream.hpp"
+#include "vk/context.hpp"
+
+namespace ckv::ops {
+
+struct TopkParams {
+  uint32_t rows = 1;    // independent score rows (1 for CompressKV, n_kv for SnapKV)
+  uint32_t n = 0;       // candidates per row (T - W)
+  uint32_t k = 0;       // candidates to keep per row (B - W); 0 <= k < n
+  uint32_t window = 0;  // window indices n .. n + window - 1 appended to every row
+};
+
+// Bytes of scratch record_topk_select needs (state, digit histograms, per-block counts).
+size_t topk_scratch_bytes(const TopkParams& params);
+
+// scores: f32 [rows, n]. indices_out: u32 [rows, k + window]; row r holds the indices of its k largest scores
+// (equal scores: the lower index wins) in ascending order, then n, n + 1, ..., n + window - 1.
+// scratch: at least topk_scratch_bytes(params); zeroed by the recorded commands, so it can be reused.
+// Scores must be finite (NaN orders above +inf or below -inf by its sign bit); -0 and +0 tie.
+// Throws std::invalid_argument when k >= n (nothing to evict), k + window == 0, or a buffer is too small.
+void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkParams& params,
+                        const vk::BufferRange& scores, const vk::BufferRange& scratch,
+                        const vk::BufferRange& indices_out);
+
+}  // namespace ckv::ops
