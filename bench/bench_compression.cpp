@@ -32,17 +32,19 @@ std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions&
   for (const CompressCase& c : cases) {
     const std::string name = std::string("compress layer ") + kv_policy_name(c.policy) + " T=" + std::to_string(c.t);
     if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    // Needles: every window query leans along one direction u, and the needle keys point along u, so every
+    // scored head ranks them first whatever its random part.
     auto queries = bench_random(size_t(c.n_q) * kWindow * c.d, 7);
     auto keys = bench_random(size_t(c.n_kv) * c.t * c.d, 8);
-    // Needles: keys pointing along the mean window query, which every head must rank first.
-    std::vector<double> dir(c.d, 0.0);
-    for (size_t i = 0; i < queries.size(); ++i) dir[i % c.d] += queries[i];
+    const auto u = bench_random(c.d, 9);
     double norm = 0;
-    for (double x : dir) norm += x * x;
+    for (float x : u) norm += double(x) * x;
+    const float unit = float(1.0 / std::sqrt(norm));
+    for (size_t i = 0; i < queries.size(); ++i) queries[i] = 0.25f * queries[i] + 2.0f * u[i % c.d] * unit;
     const std::vector<uint32_t> needles = {c.t / 7, c.t / 2, c.t - 100};
     for (uint32_t g = 0; g < c.n_kv; ++g)
       for (uint32_t n : needles)
-        for (uint32_t i = 0; i < c.d; ++i) keys[(size_t(g) * c.t + n) * c.d + i] = float(8.0 * dir[i] / std::sqrt(norm));
+        for (uint32_t i = 0; i < c.d; ++i) keys[(size_t(g) * c.t + n) * c.d + i] = 16.0f * u[i] * unit;
 
     LayerKv layer;
     layer.capacity = layer.length = layer.positions = c.t;

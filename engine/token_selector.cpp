@@ -106,7 +106,8 @@ void TokenSelector::reserve(uint32_t max_tokens, uint32_t max_budget) {
 }
 
 Selection TokenSelector::record(vk::CommandStream& stream, uint32_t layer, uint32_t budget, uint32_t t,
-                                const vk::BufferRange& window_queries, const LayerKv& kv) {
+                                const vk::BufferRange& window_queries, const LayerKv& kv, uint32_t head_stride,
+                                uint32_t row_stride) {
   if (layer >= shape_.n_layers) throw std::out_of_range("layer " + std::to_string(layer) + " out of range");
   if (t > kv.length) throw std::invalid_argument("selection over more tokens than the layer holds");
   if (budget >= t) throw std::invalid_argument("budget " + std::to_string(budget) + " keeps all " + std::to_string(t) + " tokens: nothing to select");
@@ -142,8 +143,8 @@ Selection TokenSelector::record(vk::CommandStream& stream, uint32_t layer, uint3
   sp.heads_per_row = per_row;
   sp.pool_kernel = config_.pool_kernel;
   sp.pool = config_.pool;
-  sp.qw_head_stride = config_.window * shape_.head_dim;
-  sp.qw_row_stride = shape_.head_dim;
+  sp.qw_head_stride = head_stride ? head_stride : config_.window * shape_.head_dim;
+  sp.qw_row_stride = row_stride ? row_stride : shape_.head_dim;
   ops::record_kv_scores(ctx_, stream, sp, window_queries, *kv.k, head_sets, *score_scratch_, *scores_);
 
   ops::TopkParams tp{rows, t - config_.window, budget - config_.window, config_.window};

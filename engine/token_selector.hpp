@@ -36,10 +36,12 @@ class TokenSelector {
   void reserve(uint32_t max_tokens, uint32_t max_budget);
 
   // Records the selection of `budget` tokens (window included) out of the `t` in `kv` (window < budget < t).
-  // `window_queries`: f32 [n_q, window, head_dim], the layer's last `window` query rows after RoPE.
+  // `window_queries`: f32, the layer's last `window` query rows after RoPE: element (h, w, c) at
+  // h * head_stride + w * row_stride + c floats ([n_q, window, head_dim] when the strides are 0).
   // The returned buffer is overwritten by the next record(): compact the layer before selecting the next one.
   Selection record(vk::CommandStream& stream, uint32_t layer, uint32_t budget, uint32_t t,
-                   const vk::BufferRange& window_queries, const LayerKv& kv);
+                   const vk::BufferRange& window_queries, const LayerKv& kv, uint32_t head_stride = 0,
+                   uint32_t row_stride = 0);
 
   const CompressionConfig& config() const { return config_; }
 

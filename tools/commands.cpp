@@ -13,6 +13,7 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   registry().push_back(add_info_command(app, global));
   registry().push_back(add_bench_command(app, global));
   registry().push_back(add_budgets_command(app, global));
+  registry().push_back(add_run_command(app, global));
   registry().push_back(add_select_command(app, global));
 }
 

@@ -74,8 +74,14 @@ Buffer::Buffer(Device& device, VkDeviceSize size, MemoryKind kind, std::string n
                              result);
     throw_vulkan_error("vkAllocateMemory", result);
   }
-  CKV_VK_CHECK(vkBindBufferMemory(device.handle(), buffer_, memory_, 0));
-  if (kind != MemoryKind::DeviceLocal) CKV_VK_CHECK(vkMapMemory(device.handle(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_));
+  device.note_allocation(int64_t(size_));
+  try {
+    CKV_VK_CHECK(vkBindBufferMemory(device.handle(), buffer_, memory_, 0));
+    if (kind != MemoryKind::DeviceLocal) CKV_VK_CHECK(vkMapMemory(device.handle(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_));
+  } catch (...) {
+    release();
+    throw;
+  }
 }
 
 Buffer::~Buffer() { release(); }
@@ -84,7 +90,10 @@ void Buffer::release() noexcept {
   if (!device_) return;
   if (mapped_) vkUnmapMemory(device_->handle(), memory_);
   if (buffer_) vkDestroyBuffer(device_->handle(), buffer_, nullptr);
-  if (memory_) vkFreeMemory(device_->handle(), memory_, nullptr);
+  if (memory_) {
+    vkFreeMemory(device_->handle(), memory_, nullptr);
+    device_->note_allocation(-int64_t(size_));
+  }
   buffer_ = VK_NULL_HANDLE;
   memory_ = VK_NULL_HANDLE;
   mapped_ = nullptr;

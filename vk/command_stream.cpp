@@ -1,10 +1,12 @@
 #include "command_stream.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 
 #include "device.hpp"
 #include "error.hpp"
+#include "dispatch_profile.hpp"
 #include "pipeline.hpp"
 
 namespace ckv::vk {
@@ -15,7 +17,10 @@ constexpr uint32_t kBuffersPerSet = 12;
 }  // namespace
 
 CommandStream::CommandStream(Device& device, uint32_t max_timestamps)
-    : device_(device), max_timestamps_(max_timestamps) {
+    : device_(device),
+      max_timestamps_(max_timestamps && dispatch_profiling_enabled() ? std::max(max_timestamps, 16384u) : max_timestamps),
+      profiling_(max_timestamps && dispatch_profiling_enabled()) {
+  max_timestamps = max_timestamps_;
   VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pool_info.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pool_info.queueFamilyIndex = device.queue_family();
@@ -150,6 +155,10 @@ void CommandStream::dispatch(const ComputePipeline& pipeline, std::span<const Bu
   vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout(), 0, 1, &set, 0, nullptr);
   if (push_bytes) vkCmdPushConstants(cmd_, pipeline.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
   vkCmdDispatch(cmd_, groups_x, groups_y, groups_z);
+  if (profiling_ && query_pool_ && labels_.size() + 1 < max_timestamps_) {
+    if (labels_.empty()) timestamp("");  // the start of the first dispatch's interval
+    timestamp("\x01" + pipeline.name());
+  }
 }
 
 void CommandStream::copy(const BufferRange& src, const BufferRange& dst) {
@@ -206,8 +215,11 @@ void CommandStream::submit_and_wait() {
                                        ticks.size() * sizeof(uint64_t), ticks.data(), sizeof(uint64_t),
                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
     const double period = device_.info().timestamp_period_ns;
-    for (size_t i = 0; i < ticks.size(); ++i)
-      results_.push_back({labels_[i], double(ticks[i] - ticks[0]) * period});
+    for (size_t i = 0; i < ticks.size(); ++i) {
+      const double ns = double(ticks[i] - ticks[0]) * period;
+      if (!labels_[i].empty() && labels_[i][0] == '\x01') add_dispatch_time(labels_[i].substr(1), ns - results_.back().ns);
+      results_.push_back({labels_[i], ns});
+    }
   }
   CKV_VK_CHECK(vkResetCommandBuffer(cmd_, 0));
   for (VkDescriptorPool p : descriptor_pools_) CKV_VK_CHECK(vkResetDescriptorPool(device_.handle(), p, 0));

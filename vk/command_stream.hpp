@@ -76,6 +76,7 @@ class CommandStream {
   bool recording_ = false;
   bool auto_barrier_ = true;
   bool has_commands_ = false;
+  bool profiling_ = false;
 };
 
 }  // namespace ckv::vk

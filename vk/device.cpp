@@ -185,6 +185,13 @@ VkMemoryPropertyFlags Device::memory_type_flags(uint32_t type_index) const {
   return memory_.memoryTypes[type_index].propertyFlags;
 }
 
+void Device::note_allocation(int64_t bytes) {
+  const uint64_t now = allocated_bytes_.fetch_add(uint64_t(bytes)) + uint64_t(bytes);
+  uint64_t peak = peak_bytes_.load();
+  while (now > peak && !peak_bytes_.compare_exchange_weak(peak, now)) {
+  }
+}
+
 std::vector<MemoryHeapInfo> Device::memory_heaps() const {
   return query_device_info(instance_.handle(), physical_, info_.index).heaps;
 }

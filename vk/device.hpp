@@ -2,6 +2,7 @@
 #pragma once
 #include <vulkan/vulkan.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -41,6 +42,12 @@ class Device {
   // Serialises queue submissions from several streams.
   std::mutex& queue_mutex() { return queue_mutex_; }
 
+  // Bytes held by this process's buffers on this device, now and at the peak (host-visible staging included).
+  uint64_t allocated_bytes() const { return allocated_bytes_.load(); }
+  uint64_t peak_allocated_bytes() const { return peak_bytes_.load(); }
+  void reset_peak_allocated() { peak_bytes_.store(allocated_bytes_.load()); }
+  void note_allocation(int64_t bytes);
+
   // Heap usage now (VK_EXT_memory_budget when present, else the heap sizes).
   std::vector<MemoryHeapInfo> memory_heaps() const;
 
@@ -54,6 +61,7 @@ class Device {
   VkPhysicalDeviceMemoryProperties memory_{};
   DeviceInfo info_;
   std::mutex queue_mutex_;
+  std::atomic<uint64_t> allocated_bytes_{0}, peak_bytes_{0};
 };
 
 }  // namespace ckv::vk

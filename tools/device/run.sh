@@ -11,7 +11,7 @@ if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.jso
 fi
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-echo "== ldd"; ldd devpkg/tools/ckv devpkg/tests/ckv_tests
+echo "== ldd"; ldd devpkg/tools/ckv; [ -f devpkg/tests/ckv_tests ] && ldd devpkg/tests/ckv_tests
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
 echo "== ckv info"; devpkg/tools/ckv info 2>&1 | tee "$OUT/info.txt"
 export VK_LAYER_PATH=$PWD/devpkg/layers LD_LIBRARY_PATH=$PWD/devpkg/layers

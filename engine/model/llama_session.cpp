@@ -1,0 +1,337 @@
+#include "llama_session.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "engine/ops/attention_decode.hpp"
+#include "engine/ops/attention_prefill.hpp"
+#include "engine/ops/elementwise.hpp"
+#include "engine/ops/get_rows.hpp"
+#include "engine/ops/kv_store.hpp"
+#include "engine/ops/norm.hpp"
+#include "engine/ops/rope.hpp"
+#include "engine/ops/sample.hpp"
+#include "vk/command_stream.hpp"
+#include "vk/transfer.hpp"
+
+namespace ckv {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::unique_ptr<vk::Buffer> device_buffer(vk::Context& ctx, uint64_t bytes, const char* name,
+                                          vk::MemoryKind kind = vk::MemoryKind::DeviceLocal) {
+  return std::make_unique<vk::Buffer>(ctx.device(), std::max<uint64_t>(bytes, 16), kind, name);
+}
+
+// Prompt chunks of at most `ubatch` tokens; the last one holds at least `window` tokens (when the prompt does)
+// so the window queries of every layer are in one chunk's query buffer.
+std::vector<std::pair<uint32_t, uint32_t>> prompt_chunks(uint32_t tokens, uint32_t ubatch, uint32_t window) {
+  std::vector<std::pair<uint32_t, uint32_t>> chunks;
+  for (uint32_t s = 0; s < tokens; s += ubatch) chunks.push_back({s, std::min(ubatch, tokens - s)});
+  if (chunks.size() > 1 && chunks.back().second < window) {
+    const uint32_t missing = window - chunks.back().second;
+    chunks[chunks.size() - 2].second -= missing;
+    chunks.back().first -= missing;
+    chunks.back().second = window;
+  }
+  return chunks;
+}
+
+}  // namespace
+
+struct LlamaSession::Buffers {
+  uint32_t ubatch = 0;
+  std::unique_ptr<vk::Buffer> x, xn, q, k, v, attn, gate, up;  // [ubatch, width] activations
+  std::unique_ptr<vk::Buffer> window_queries;                   // [window, n_q * d]
+  std::unique_ptr<vk::Buffer> decode_scratch;
+  std::unique_ptr<vk::Buffer> logits, token, token_readback;
+  std::unique_ptr<vk::Buffer> decode_ids, decode_position;     // host-visible, one element
+  uint32_t decode_scratch_tokens = 0;
+};
+
+LlamaSession::LlamaSession(vk::Context& ctx, const LlamaConfig& config, const LlamaWeights& weights,
+                           SessionOptions options)
+    : ctx_(ctx), config_(config), weights_(weights), options_(std::move(options)) {
+  if (options_.context == 0) options_.context = config.context_length;
+  if (options_.ubatch == 0) throw std::invalid_argument("--ubatch must be at least 1");
+  kv_ = std::make_unique<KvCache>(ctx, KvShape{config.n_layers, config.n_kv_heads, config.head_dim, options_.kv_dtype});
+  if (options_.compression.policy != KvPolicy::FullKV) {
+    selector_ = std::make_unique<TokenSelector>(
+        ctx, AttentionShape{config.n_layers, config.n_heads, config.n_kv_heads, config.head_dim, options_.kv_dtype},
+        options_.compression);
+  }
+  buffers_ = std::make_unique<Buffers>();
+  Buffers& b = *buffers_;
+  b.logits = device_buffer(ctx, uint64_t(config.vocab_size) * 4, "logits");
+  b.token = device_buffer(ctx, 16, "sampled token");
+  b.token_readback = device_buffer(ctx, 16, "sampled token readback", vk::MemoryKind::Readback);
+  b.decode_ids = device_buffer(ctx, 16, "decode token id", vk::MemoryKind::Upload);
+  b.decode_position = device_buffer(ctx, 16, "decode position", vk::MemoryKind::Upload);
+  stats_.weight_bytes = weights.bytes();
+}
+
+LlamaSession::~LlamaSession() = default;
+
+void LlamaSession::ensure_buffers(uint32_t tokens) {
+  Buffers& b = *buffers_;
+  const uint32_t u = std::max(std::min(tokens, options_.ubatch), 1u);
+  if (b.ubatch < u) {
+    const uint64_t f = 4ull * u;
+    const uint32_t q_width = config_.n_heads * config_.head_dim, kv_width = config_.n_kv_heads * config_.head_dim;
+    b.x = device_buffer(ctx_, f * config_.n_embd, "residual chunk");
+    b.xn = device_buffer(ctx_, f * config_.n_embd, "normed chunk");
+    b.q = device_buffer(ctx_, f * q_width, "queries");
+    b.k = device_buffer(ctx_, f * kv_width, "keys");
+    b.v = device_buffer(ctx_, f * kv_width, "values");
+    b.attn = device_buffer(ctx_, f * q_width, "attention output");
+    b.gate = device_buffer(ctx_, f * config_.n_ff, "ffn gate");
+    b.up = device_buffer(ctx_, f * config_.n_ff, "ffn up");
+    b.window_queries = device_buffer(ctx_, 4ull * options_.compression.window * q_width, "window queries");
+    b.ubatch = u;
+  }
+}
+
+void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t start, uint32_t n,
+                                      const vk::Buffer& positions) {
+  Buffers& b = *buffers_;
+  const LlamaLayerWeights& w = weights_.layers[l];
+  const LlamaConfig& c = config_;
+  const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
+  LayerKv& layer = kv_->layer(l);
+
+  ops::record_rms_norm(ctx_, s, *b.x, *w.attn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
+  ops::record_matmul(ctx_, s, w.attn_q, *b.xn, n, c.n_embd, *b.q, q_width);
+  ops::record_matmul(ctx_, s, w.attn_k, *b.xn, n, c.n_embd, *b.k, kv_width);
+  ops::record_matmul(ctx_, s, w.attn_v, *b.xn, n, c.n_embd, *b.v, kv_width);
+  ops::RopeParams rope;
+  rope.head_dim = c.head_dim;
+  rope.rope_dim = c.rope_dim;
+  rope.t = n;
+  rope.freq_base = c.rope_freq_base;
+  rope.freq_scale = c.rope_freq_scale;
+  rope.mode = c.rope_style == RopeStyle::Neox ? ops::RopeMode::Neox : ops::RopeMode::Normal;
+  rope.n_heads = c.n_heads;
+  rope.row_stride = q_width;
+  ops::record_rope(ctx_, s, rope, *b.q, positions);
+  rope.n_heads = c.n_kv_heads;
+  rope.row_stride = kv_width;
+  ops::record_rope(ctx_, s, rope, *b.k, positions);
+
+  ops::KvStoreParams store;
+  store.n_kv = c.n_kv_heads;
+  store.head_dim = c.head_dim;
+  store.t = n;
+  store.src_row_stride = kv_width;
+  store.dst_capacity = layer.capacity;
+  store.dst_start = start;
+  store.dtype = options_.kv_dtype;
+  ops::record_kv_store(ctx_, s, store, *b.k, *layer.k);
+  ops::record_kv_store(ctx_, s, store, *b.v, *layer.v);
+
+  const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  if (n == 1 && start == layer.length) {  // decode: one query against the whole (possibly compressed) cache
+    ops::DecodeAttentionParams p;
+    p.n_q = c.n_heads;
+    p.n_kv = c.n_kv_heads;
+    p.head_dim = c.head_dim;
+    p.kv_length = start + 1;
+    p.kv_capacity = layer.capacity;
+    p.scale = scale;
+    p.kv_dtype = options_.kv_dtype;
+    const uint64_t scratch = ops::decode_attention_scratch_bytes(p);
+    if (!b.decode_scratch || b.decode_scratch->size() < scratch) {
+      // Sized for the context so it is allocated once; never replaced while a recorded command uses it.
+      ops::DecodeAttentionParams most = p;
+      most.kv_length = most.kv_capacity = std::max(options_.context, p.kv_length);
+      b.decode_scratch = device_buffer(ctx_, std::max<uint64_t>(ops::decode_attention_scratch_bytes(most), scratch),
+                                       "decode attention scratch");
+    }
+    ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn);
+  } else {
+    ops::PrefillAttentionParams p;
+    p.n_q = c.n_heads;
+    p.n_kv = c.n_kv_heads;
+    p.head_dim = c.head_dim;
+    p.t_q = n;
+    p.q_offset = start;
+    p.kv_length = start + n;
+    p.kv_capacity = layer.capacity;
+    p.q_head_stride = c.head_dim;
+    p.q_token_stride = q_width;
+    p.o_token_stride = q_width;
+    p.o_head_stride = c.head_dim;
+    p.scale = scale;
+    p.kv_dtype = options_.kv_dtype;
+    ops::record_prefill_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.attn);
+  }
+  ops::record_matmul(ctx_, s, w.attn_output, *b.attn, n, q_width, *b.x, c.n_embd, /*accumulate=*/true);
+
+  ops::record_rms_norm(ctx_, s, *b.x, *w.ffn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
+  ops::record_matmul(ctx_, s, w.ffn_gate, *b.xn, n, c.n_embd, *b.gate, c.n_ff);
+  ops::record_matmul(ctx_, s, w.ffn_up, *b.xn, n, c.n_embd, *b.up, c.n_ff);
+  ops::record_silu_mul(ctx_, s, *b.gate, *b.up, *b.gate, n * c.n_ff);
+  ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
+}
+
+void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row,
+                                            const SamplingOptions& sampling) {
+  Buffers& b = *buffers_;
+  const LlamaConfig& c = config_;
+  ops::record_rms_norm(ctx_, s, last_row, *weights_.output_norm.buffer, vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), 1,
+                       c.n_embd, c.norm_eps);
+  ops::record_matmul(ctx_, s, weights_.output, vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), 1, c.n_embd, *b.logits,
+                     c.vocab_size);
+  if (sampling.temperature <= 0.0f) {
+    ops::record_sample_argmax(ctx_, s, *b.logits, c.vocab_size, *b.token);
+  } else {
+    if (seeded_with_ != sampling.seed) {
+      rng_.seed(sampling.seed);
+      seeded_with_ = sampling.seed;
+    }
+    const float u = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng_);
+    ops::record_sample_top_p(ctx_, s, *b.logits, c.vocab_size, sampling.temperature, sampling.top_p, u, *b.token);
+  }
+  s.copy(vk::BufferRange(*b.token, 0, 4), vk::BufferRange(*b.token_readback, 0, 4));
+}
+
+int32_t LlamaSession::read_token() {
+  int32_t id = 0;
+  buffers_->token_readback->invalidate_from_device();
+  std::memcpy(&id, buffers_->token_readback->mapped(), 4);
+  return id;
+}
+
+int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOptions& sampling) {
+  const LlamaConfig& c = config_;
+  const uint32_t t = uint32_t(tokens.size());
+  if (t == 0) throw std::invalid_argument("the prompt is empty");
+  if (position_ != 0) throw std::logic_error("prefill runs once per session");
+  if (t > options_.context)
+    throw std::invalid_argument("the prompt has " + std::to_string(t) + " tokens, more than the context of " +
+                                std::to_string(options_.context) + " (model maximum " +
+                                std::to_string(c.context_length) + ")");
+  for (int32_t id : tokens)
+    if (id < 0 || uint32_t(id) >= c.vocab_size) throw std::invalid_argument("token id " + std::to_string(id) + " out of range");
+  const auto started = Clock::now();
+  ctx_.device().reset_peak_allocated();
+  ensure_buffers(t);
+  Buffers& b = *buffers_;
+  const CompressionConfig& cc = options_.compression;
+  const bool compressing = cc.policy != KvPolicy::FullKV;
+  stats_.layer_budgets = compressing ? layer_budgets(cc, c.n_layers, options_.kv_budget, t)
+                                     : std::vector<int>(c.n_layers, int(t));
+  const auto chunks = prompt_chunks(t, b.ubatch, cc.window);
+
+  // The whole prompt's residual stream, and one positions buffer per chunk (the same for every layer).
+  auto x_all = device_buffer(ctx_, 4ull * t * c.n_embd, "prompt residual stream");
+  auto ids = device_buffer(ctx_, 4ull * t, "prompt token ids");
+  vk::upload(ctx_.device(), *ids, std::span<const int32_t>(tokens));
+  std::vector<std::unique_ptr<vk::Buffer>> positions;
+  for (const auto& [start, n] : chunks) {
+    std::vector<uint32_t> pos(n);
+    for (uint32_t i = 0; i < n; ++i) pos[i] = start + i;
+    positions.push_back(device_buffer(ctx_, 4ull * n, "chunk positions"));
+    vk::upload(ctx_.device(), *positions.back(), std::span<const uint32_t>(pos));
+  }
+  if (selector_) selector_->reserve(t, uint32_t(*std::max_element(stats_.layer_budgets.begin(), stats_.layer_budgets.end())));
+
+  vk::CommandStream s(ctx_.device());
+  ops::record_get_rows(ctx_, s, weights_.token_embedding, *ids, t, *x_all);
+  const uint64_t row_bytes = 4ull * c.n_embd;
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    const uint32_t budget = uint32_t(std::min<int>(stats_.layer_budgets[l], int(t)));
+    const bool compress_layer = compressing && budget < t;
+    kv_->reserve(s, l, compress_layer ? t : t + options_.decode_headroom);
+    for (size_t ci = 0; ci < chunks.size(); ++ci) {
+      const auto [start, n] = chunks[ci];
+      s.copy(vk::BufferRange(*x_all, start * row_bytes, n * row_bytes), vk::BufferRange(*b.x, 0, n * row_bytes));
+      record_layer_chunk(s, l, start, n, *positions[ci]);
+      s.copy(vk::BufferRange(*b.x, 0, n * row_bytes), vk::BufferRange(*x_all, start * row_bytes, n * row_bytes));
+    }
+    kv_->append(l, t);
+    if (compress_layer) {
+      const uint32_t q_width = c.n_heads * c.head_dim;
+      const uint32_t last_n = chunks.back().second;
+      const uint64_t qrow = 4ull * q_width;
+      s.copy(vk::BufferRange(*b.q, (last_n - cc.window) * qrow, cc.window * qrow),
+             vk::BufferRange(*b.window_queries, 0, cc.window * qrow));
+      const Selection sel = selector_->record(s, l, budget, t, *b.window_queries, kv_->layer(l), c.head_dim, q_width);
+      kv_->compact(s, l, *sel.indices, sel.index_rows, sel.count, options_.decode_headroom);
+    }
+    // One submission per layer: the uncompressed layer's memory is freed before the next layer allocates its own.
+    if (l + 1 < c.n_layers) {
+      s.submit_and_wait();
+      kv_->release_retired();
+      if (options_.on_prefill_layer) options_.on_prefill_layer(l + 1, c.n_layers);
+    }
+  }
+  s.copy(vk::BufferRange(*x_all, (t - 1) * row_bytes, row_bytes), vk::BufferRange(*b.x, 0, row_bytes));
+  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, row_bytes), sampling);
+  s.submit_and_wait();
+  kv_->release_retired();
+  if (options_.on_prefill_layer) options_.on_prefill_layer(c.n_layers, c.n_layers);
+  position_ = t;
+  stats_.prompt_tokens = t;
+  stats_.prefill_seconds = seconds_since(started);
+  return read_token();
+}
+
+int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
+  const LlamaConfig& c = config_;
+  if (position_ == 0) throw std::logic_error("decode before prefill");
+  if (position_ >= options_.context)
+    throw std::runtime_error("context of " + std::to_string(options_.context) + " tokens is full");
+  if (token < 0 || uint32_t(token) >= c.vocab_size) throw std::invalid_argument("token id out of range");
+  const auto started = Clock::now();
+  ensure_buffers(1);
+  Buffers& b = *buffers_;
+  std::memcpy(b.decode_ids->mapped(), &token, 4);
+  std::memcpy(b.decode_position->mapped(), &position_, 4);
+  b.decode_ids->flush_to_device();
+  b.decode_position->flush_to_device();
+
+  vk::CommandStream s(ctx_.device());
+  ops::record_get_rows(ctx_, s, weights_.token_embedding, *b.decode_ids, 1, *b.x);
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    const uint32_t length = kv_->layer(l).length;
+    kv_->reserve(s, l, length + 1);
+    record_layer_chunk(s, l, length, 1, *b.decode_position);
+    kv_->append(l, 1);
+  }
+  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), sampling);
+  s.submit_and_wait();
+  kv_->release_retired();
+  ++position_;
+  ++stats_.generated_tokens;
+  stats_.decode_seconds += seconds_since(started);
+  return read_token();
+}
+
+std::vector<float> LlamaSession::last_logits() {
+  return vk::download<float>(ctx_.device(), *buffers_->logits, config_.vocab_size);
+}
+
+const SessionStats& LlamaSession::stats() {
+  stats_.kv_bytes_full = kv_->full_bytes(position_);
+  stats_.kv_bytes_kept = 0;
+  stats_.layer_lengths.clear();
+  for (uint32_t l = 0; l < config_.n_layers; ++l) {
+    stats_.layer_lengths.push_back(kv_->layer(l).length);
+    stats_.kv_bytes_kept += kv_->layer_bytes(kv_->layer(l).length);
+  }
+  stats_.kv_bytes_peak = kv_->peak_bytes();
+  stats_.device_bytes_peak = ctx_.device().peak_allocated_bytes();
+  return stats_;
+}
+
+}  // namespace ckv

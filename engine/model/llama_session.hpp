@@ -1,0 +1,88 @@
+// One conversation with a Llama model on the GPU: the prompt runs layer by layer (each layer's KV cache is
+// compressed right after its own attention, so at most one uncompressed layer exists), then tokens are decoded
+// one at a time. Only sampled token ids come back to the host.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "engine/kv_cache.hpp"
+#include "engine/kv_policy.hpp"
+#include "engine/model/llama_config.hpp"
+#include "engine/model/llama_weights.hpp"
+#include "engine/token_selector.hpp"
+#include "vk/buffer.hpp"
+#include "vk/context.hpp"
+
+namespace ckv {
+
+struct SessionOptions {
+  CompressionConfig compression;  // policy FullKV keeps everything
+  int kv_budget = 0;              // average tokens kept per layer (window included)
+  uint32_t context = 0;           // max prompt + generated tokens; 0: the model's context length
+  uint32_t ubatch = 256;          // prompt tokens per prefill chunk
+  uint32_t decode_headroom = 256; // rows kept free after compaction for generated tokens
+  KvDtype kv_dtype = KvDtype::F16;
+  // Called after each layer of the prompt (layers done, layers in all), e.g. for a progress bar.
+  std::function<void(uint32_t, uint32_t)> on_prefill_layer;
+};
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // <= 0: greedy
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+};
+
+struct SessionStats {
+  uint32_t prompt_tokens = 0, generated_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  uint64_t kv_bytes_full = 0;       // FullKV for the same tokens
+  uint64_t kv_bytes_kept = 0;       // rows in use now, all layers
+  uint64_t kv_bytes_peak = 0;       // peak KV allocation
+  uint64_t device_bytes_peak = 0;   // peak of all this process's buffers on the device
+  uint64_t weight_bytes = 0;
+  std::vector<int> layer_budgets;   // tokens each layer was compressed to (prompt length when not compressed)
+  std::vector<uint32_t> layer_lengths;
+};
+
+class LlamaSession {
+ public:
+  LlamaSession(vk::Context& ctx, const LlamaConfig& config, const LlamaWeights& weights, SessionOptions options);
+  ~LlamaSession();
+
+  // Runs the whole prompt and returns the token sampled from its last position.
+  int32_t prefill(std::span<const int32_t> tokens, const SamplingOptions& sampling);
+  // Appends `token` and returns the next sampled token.
+  int32_t decode(int32_t token, const SamplingOptions& sampling);
+
+  // Logits of the last position run (f32 [vocab]).
+  std::vector<float> last_logits();
+  const SessionStats& stats();
+  uint32_t tokens() const { return position_; }
+  const KvCache& kv_cache() const { return *kv_; }
+
+ private:
+  struct Buffers;
+  void record_layer_chunk(vk::CommandStream& s, uint32_t layer, uint32_t start, uint32_t count,
+                          const vk::Buffer& positions);
+  void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling);
+  int32_t read_token();
+  void ensure_buffers(uint32_t prompt_tokens);
+
+  vk::Context& ctx_;
+  LlamaConfig config_;
+  const LlamaWeights& weights_;
+  SessionOptions options_;
+  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<TokenSelector> selector_;
+  std::unique_ptr<Buffers> buffers_;
+  std::mt19937_64 rng_;
+  uint64_t seeded_with_ = ~0ull;
+  uint32_t position_ = 0;
+  SessionStats stats_;
+};
+
+}  // namespace ckv

@@ -1,0 +1,56 @@
+#include "llama_weights.hpp"
+
+#include <stdexcept>
+
+#include "engine/gguf/gguf_file.hpp"
+#include "vk/transfer.hpp"
+
+namespace ckv {
+
+ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k,
+                                   uint32_t n) {
+  const GgufTensorInfo* info = file.find_tensor(name);
+  if (!info) throw std::runtime_error("model has no tensor '" + name + "'");
+  require_supported(*info);
+  const uint64_t dim1 = info->dims.size() > 1 ? info->dims[1] : 1;
+  if (info->dims.empty() || info->dims[0] != k || dim1 != n || info->dims.size() > 2)
+    throw std::runtime_error("tensor '" + name + "' has shape " + info->shape_text() + ", expected [" +
+                             std::to_string(k) + (n > 1 ? ", " + std::to_string(n) : std::string()) + "]");
+  const std::span<const std::byte> data = file.tensor_data(*info);
+  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), data.size(), vk::MemoryKind::DeviceLocal, name);
+  vk::upload_bytes(ctx.device(), *buffer, data.data(), data.size());
+  bytes_ += data.size();
+  ops::WeightView view{buffer.get(), 0, static_cast<GgmlType>(info->type), k, n};
+  buffers_.push_back(std::move(buffer));
+  return view;
+}
+
+LlamaWeights::LlamaWeights(vk::Context& ctx, const GgufFile& file, const LlamaConfig& c) {
+  const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
+  token_embedding = load(ctx, file, "token_embd.weight", c.n_embd, c.vocab_size);
+  output_norm = load(ctx, file, "output_norm.weight", c.n_embd, 1);
+  tied_output = file.find_tensor("output.weight") == nullptr;
+  output = tied_output ? token_embedding : load(ctx, file, "output.weight", c.n_embd, c.vocab_size);
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LlamaLayerWeights w;
+    w.attn_norm = load(ctx, file, p + "attn_norm.weight", c.n_embd, 1);
+    w.attn_q = load(ctx, file, p + "attn_q.weight", c.n_embd, q_width);
+    w.attn_k = load(ctx, file, p + "attn_k.weight", c.n_embd, kv_width);
+    w.attn_v = load(ctx, file, p + "attn_v.weight", c.n_embd, kv_width);
+    w.attn_output = load(ctx, file, p + "attn_output.weight", q_width, c.n_embd);
+    w.ffn_norm = load(ctx, file, p + "ffn_norm.weight", c.n_embd, 1);
+    w.ffn_gate = load(ctx, file, p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    w.ffn_up = load(ctx, file, p + "ffn_up.weight", c.n_embd, c.n_ff);
+    w.ffn_down = load(ctx, file, p + "ffn_down.weight", c.n_ff, c.n_embd);
+    layers.push_back(w);
+  }
+  for (const ops::WeightView* norm : {&output_norm}) {
+    if (norm->type != GgmlType::F32) throw std::runtime_error("output_norm.weight must be F32");
+  }
+  for (uint32_t l = 0; l < c.n_layers; ++l)
+    if (layers[l].attn_norm.type != GgmlType::F32 || layers[l].ffn_norm.type != GgmlType::F32)
+      throw std::runtime_error("norm weights of layer " + std::to_string(l) + " must be F32");
+}
+
+}  // namespace ckv

@@ -1,0 +1,168 @@
+#include "kv_scores.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/pipelines.hpp"
+
+namespace ckv::ops {
+
+namespace {
+
+constexpr uint32_t kScoreGroup = 256;    // threads of the window-score passes
+constexpr uint32_t kCombineGroup = 128;  // threads of the row-stats pass (a power of two)
+constexpr uint32_t kPoolGroup = 256;     // keys per workgroup of the pool pass
+constexpr VkDeviceSize kSectionAlign = 256;  // the largest minStorageBufferOffsetAlignment Vulkan allows
+
+// Tile of the window-score passes: `row_lanes` threads share a key and take window rows row_lane,
+// row_lane + row_lanes, ...; `block_keys` keys per workgroup; the head dim is walked `dim_chunk` at a time.
+struct ScoreTiles {
+  uint32_t row_lanes, block_keys, dim_chunk, rows_per_thread, shared_vec4s;
+};
+
+ScoreTiles score_tiles(uint32_t window) {
+  ScoreTiles s{};
+  s.row_lanes = window >= 4 ? 4 : window >= 2 ? 2 : 1;  // few rows: more keys per workgroup instead
+  s.block_keys = kScoreGroup / s.row_lanes;
+  s.dim_chunk = s.block_keys > 128 ? 16 : 32;
+  s.rows_per_thread = (window + s.row_lanes - 1) / s.row_lanes;
+  const uint32_t rows = s.row_lanes * s.rows_per_thread;
+  const uint32_t tiles = s.block_keys * (s.dim_chunk + 4) + rows * s.dim_chunk;  // key rows padded by one vec4
+  s.shared_vec4s = (std::max(tiles, rows * s.block_keys) + 3) / 4;
+  return s;
+}
+
+VkDeviceSize align_up(VkDeviceSize v) { return (v + kSectionAlign - 1) / kSectionAlign * kSectionAlign; }
+
+struct ScratchLayout {
+  VkDeviceSize scores = 0, block_stats = 0, row_stats = 0;  // byte offsets
+  VkDeviceSize scores_bytes = 0, block_stats_bytes = 0, row_stats_bytes = 0;
+  VkDeviceSize total = 0;
+  uint32_t n_blocks = 0;
+};
+
+ScratchLayout scratch_layout(const KvScoreParams& p) {
+  ScratchLayout l;
+  const uint32_t n = kv_scored_keys(p);
+  if (n == 0) return l;
+  const uint64_t heads = uint64_t(p.rows) * p.heads_per_row;
+  const uint32_t block_keys = score_tiles(p.window).block_keys;
+  l.n_blocks = (p.t + block_keys - 1) / block_keys;
+  l.scores_bytes = heads * n * 4;
+  l.block_stats_bytes = heads * p.window * l.n_blocks * 8;
+  l.row_stats_bytes = heads * p.window * 8;
+  l.block_stats = align_up(l.scores_bytes);
+  l.row_stats = align_up(l.block_stats + l.block_stats_bytes);
+  l.total = l.row_stats + l.row_stats_bytes;
+  return l;
+}
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("kv scores: " + message); }
+
+void check_buffer(const char* what, const vk::BufferRange& range, uint64_t needed_bytes) {
+  if (range.bytes() < needed_bytes)
+    fail(std::string(what) + " holds " + std::to_string(range.bytes()) + " bytes, needs " +
+         std::to_string(needed_bytes));
+}
+
+void check_params(const KvScoreParams& p) {
+  if (p.n_q == 0 || p.n_kv == 0 || p.n_q % p.n_kv)
+    fail("n_q (" + std::to_string(p.n_q) + ") must be a nonzero multiple of n_kv (" + std::to_string(p.n_kv) + ")");
+  if (p.head_dim == 0 || p.head_dim % 2) fail("head_dim must be even and nonzero, got " + std::to_string(p.head_dim));
+  if (p.window < 1 || p.window > kMaxScoreWindow)
+    fail("window must be 1 .. " + std::to_string(kMaxScoreWindow) + ", got " + std::to_string(p.window));
+  if (p.t < p.window)
+    fail("t (" + std::to_string(p.t) + " keys) is smaller than the window (" + std::to_string(p.window) + ")");
+  if (p.t > p.kv_capacity)
+    fail("t (" + std::to_string(p.t) + ") exceeds the cache capacity (" + std::to_string(p.kv_capacity) + ")");
+  if (!std::isfinite(p.scale) || p.scale <= 0) fail("scale must be positive and finite");
+  if (p.rows == 0 || p.heads_per_row == 0) fail("rows and heads_per_row must be nonzero");
+  if (p.pool_kernel % 2 == 0 || p.pool_kernel > kMaxPoolKernel)
+    fail("pool_kernel must be odd and at most " + std::to_string(kMaxPoolKernel) + ", got " +
+         std::to_string(p.pool_kernel));
+  if (p.qw_row_stride < p.head_dim || (p.n_q > 1 && p.qw_head_stride < p.head_dim))
+    fail("query strides (head " + std::to_string(p.qw_head_stride) + ", row " + std::to_string(p.qw_row_stride) +
+         ") must be at least head_dim (" + std::to_string(p.head_dim) + ")");
+}
+
+struct ScorePush {
+  uint32_t n_q, group, head_dim, t, window, capacity, qw_head_stride, qw_row_stride, n_blocks;
+  float scale_log2;
+};
+
+}  // namespace
+
+size_t kv_score_scratch_bytes(const KvScoreParams& params) { return size_t(scratch_layout(params).total); }
+
+void validate_head_sets(std::span<const uint32_t> ids, uint32_t n_q) {
+  for (uint32_t id : ids)
+    if (id >= n_q)
+      throw std::invalid_argument("head index " + std::to_string(id) + " out of range: the model has " +
+                                  std::to_string(n_q) + " query heads");
+}
+
+void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScoreParams& params,
+                      const vk::BufferRange& window_queries, const vk::BufferRange& k,
+                      const vk::BufferRange& head_sets, const vk::BufferRange& scratch,
+                      const vk::BufferRange& scores_out) {
+  const KvScoreParams& p = params;
+  check_params(p);
+  const uint64_t heads = uint64_t(p.rows) * p.heads_per_row;
+  const uint32_t n = kv_scored_keys(p);
+  const uint64_t qw_floats =
+      uint64_t(p.n_q - 1) * p.qw_head_stride + uint64_t(p.window - 1) * p.qw_row_stride + p.head_dim;
+  check_buffer("window_queries", window_queries, qw_floats * 4);
+  check_buffer("k", k, uint64_t(p.n_kv) * p.kv_capacity * p.head_dim * kv_dtype_bytes(p.kv_dtype));
+  check_buffer("head_sets", head_sets, heads * 4);
+  const ScratchLayout layout = scratch_layout(p);
+  check_buffer("scratch", scratch, layout.total);
+  check_buffer("scores_out", scores_out, uint64_t(p.rows) * n * 4);
+  if (n == 0) return;  // every key is inside the window: nothing to score
+
+  const ScoreTiles tiles = score_tiles(p.window);
+  if (tiles.shared_vec4s * 16 > ctx.device().info().shared_memory_bytes)
+    throw std::runtime_error("kv scores: the score tile needs " + std::to_string(tiles.shared_vec4s * 16) +
+                             " bytes of shared memory, the device has " +
+                             std::to_string(ctx.device().info().shared_memory_bytes));
+  const vk::BufferRange scores(*scratch.buffer, scratch.offset + layout.scores, layout.scores_bytes);
+  const vk::BufferRange block_stats(*scratch.buffer, scratch.offset + layout.block_stats, layout.block_stats_bytes);
+  const vk::BufferRange row_stats(*scratch.buffer, scratch.offset + layout.row_stats, layout.row_stats_bytes);
+  const vk::BufferRange out(*scores_out.buffer, scores_out.offset, uint64_t(p.rows) * n * 4);
+  const vk::BufferRange ids(*head_sets.buffer, head_sets.offset, heads * 4);
+
+  const bool f32 = p.kv_dtype == KvDtype::F32;
+  const bool wide = p.head_dim % (f32 ? 4 : 8) == 0;  // every key row 16-byte aligned: 16-byte key loads
+  const std::string variant = std::string(f32 ? "_f32" : "_f16") + (wide ? "_wide" : "");
+  const std::vector<uint32_t> spec = {kScoreGroup, tiles.block_keys, tiles.dim_chunk, tiles.rows_per_thread,
+                                      tiles.shared_vec4s};
+  const ScorePush push{p.n_q,         p.n_q / p.n_kv,   p.head_dim,       p.t,
+                       p.window,      p.kv_capacity,    p.qw_head_stride, p.qw_row_stride,
+                       layout.n_blocks, p.scale * std::numbers::log2e_v<float>};
+  const uint32_t n_heads = uint32_t(heads);
+
+  const auto& stats = shader_pipeline(ctx, "window_scores_stats" + variant, 4, sizeof(ScorePush), spec);
+  stream.dispatch(stats, {window_queries, k, ids, block_stats}, push, n_heads, layout.n_blocks);
+
+  struct CombinePush {
+    uint32_t n_blocks;
+  } combine_push{layout.n_blocks};
+  const auto& combine = shader_pipeline(ctx, "window_scores_combine", 2, sizeof(CombinePush), {kCombineGroup});
+  stream.dispatch(combine, {block_stats, row_stats}, combine_push, n_heads * p.window);
+
+  const auto& sum = shader_pipeline(ctx, "window_scores_sum" + variant, 5, sizeof(ScorePush), spec);
+  stream.dispatch(sum, {window_queries, k, ids, scores, row_stats}, push, n_heads,
+                  (n + tiles.block_keys - 1) / tiles.block_keys);
+
+  struct PoolPush {
+    uint32_t n, heads_per_row;
+  } pool_push{n, p.heads_per_row};
+  const auto& pool = shader_pipeline(ctx, "pool_mean", 2, sizeof(PoolPush),
+                                     {kPoolGroup, p.pool_kernel, p.pool == PoolKind::Max ? 1u : 0u});
+  stream.dispatch(pool, {scores, out}, pool_push, (n + kPoolGroup - 1) / kPoolGroup, p.rows);
+}
+
+}  // namespace ckv::ops
