@@ -57,5 +57,6 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
 std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options);
 
 }  // namespace ckv::bench

@@ -8,6 +8,7 @@ std::vector<BenchSuite> all_suites() {
       {"prefill_attention", bench_prefill_attention},
       {"decode_attention", bench_decode_attention},
       {"compression", bench_compression},
+      {"matmul", bench_matmul},
   };
 }
 

@@ -72,6 +72,26 @@ const vk::Buffer& TokenSelector::head_sets_for(uint32_t layer, uint32_t& rows, u
   return *grouped_head_sets_;
 }
 
+ops::KvScoreParams TokenSelector::score_params(uint32_t t, uint32_t capacity, uint32_t rows, uint32_t per_row,
+                                               uint32_t head_stride, uint32_t row_stride) const {
+  ops::KvScoreParams sp;
+  sp.n_q = shape_.n_q;
+  sp.n_kv = shape_.n_kv;
+  sp.head_dim = shape_.head_dim;
+  sp.t = t;
+  sp.window = config_.window;
+  sp.kv_capacity = capacity;
+  sp.scale = 1.0f / std::sqrt(float(shape_.head_dim));
+  sp.kv_dtype = shape_.dtype;
+  sp.rows = rows;
+  sp.heads_per_row = per_row;
+  sp.pool_kernel = config_.pool_kernel;
+  sp.pool = config_.pool;
+  sp.qw_head_stride = head_stride ? head_stride : config_.window * shape_.head_dim;
+  sp.qw_row_stride = row_stride ? row_stride : shape_.head_dim;
+  return sp;
+}
+
 void TokenSelector::reserve(uint32_t max_tokens, uint32_t max_budget) {
   if (max_tokens <= reserved_tokens_ && max_budget <= reserved_budget_) return;
   max_tokens = std::max(max_tokens, reserved_tokens_);
@@ -81,24 +101,12 @@ void TokenSelector::reserve(uint32_t max_tokens, uint32_t max_budget) {
   if (config_.policy != KvPolicy::Streaming && max_tokens > config_.window) {
     uint32_t sets_rows = 0, per_row = 0;
     head_sets_for(0, sets_rows, per_row);
-    ops::KvScoreParams sp;
-    sp.n_q = shape_.n_q;
-    sp.n_kv = shape_.n_kv;
-    sp.head_dim = shape_.head_dim;
-    sp.t = max_tokens;
-    sp.window = config_.window;
-    sp.kv_capacity = max_tokens;
-    sp.kv_dtype = shape_.dtype;
-    sp.rows = sets_rows;
-    sp.heads_per_row = per_row;
-    sp.pool_kernel = config_.pool_kernel;
-    sp.pool = config_.pool;
-    sp.qw_head_stride = config_.window * shape_.head_dim;
-    sp.qw_row_stride = shape_.head_dim;
+    const ops::KvScoreParams sp = score_params(max_tokens, max_tokens, sets_rows, per_row, 0, 0);
     ensure_size(ctx_, score_scratch_, ops::kv_score_scratch_bytes(sp), "score scratch");
     const uint32_t n = max_tokens - config_.window;
     ensure_size(ctx_, scores_, size_t(sets_rows) * n * 4, "pooled scores");
-    ops::TopkParams tp{sets_rows, n, std::min(max_budget, n + config_.window) - config_.window, config_.window};
+    const uint32_t most_kept = max_budget > config_.window ? max_budget - config_.window : 0;
+    ops::TopkParams tp{sets_rows, n, std::min(most_kept, n - 1), config_.window};
     ensure_size(ctx_, topk_scratch_, ops::topk_scratch_bytes(tp), "top-k scratch");
   }
   reserved_tokens_ = max_tokens;
@@ -130,21 +138,7 @@ Selection TokenSelector::record(vk::CommandStream& stream, uint32_t layer, uint3
 
   uint32_t rows = 0, per_row = 0;
   const vk::Buffer& head_sets = head_sets_for(layer, rows, per_row);
-  ops::KvScoreParams sp;
-  sp.n_q = shape_.n_q;
-  sp.n_kv = shape_.n_kv;
-  sp.head_dim = shape_.head_dim;
-  sp.t = t;
-  sp.window = config_.window;
-  sp.kv_capacity = kv.capacity;
-  sp.scale = 1.0f / std::sqrt(float(shape_.head_dim));
-  sp.kv_dtype = shape_.dtype;
-  sp.rows = rows;
-  sp.heads_per_row = per_row;
-  sp.pool_kernel = config_.pool_kernel;
-  sp.pool = config_.pool;
-  sp.qw_head_stride = head_stride ? head_stride : config_.window * shape_.head_dim;
-  sp.qw_row_stride = row_stride ? row_stride : shape_.head_dim;
+  const ops::KvScoreParams sp = score_params(t, kv.capacity, rows, per_row, head_stride, row_stride);
   ops::record_kv_scores(ctx_, stream, sp, window_queries, *kv.k, head_sets, *score_scratch_, *scores_);
 
   ops::TopkParams tp{rows, t - config_.window, budget - config_.window, config_.window};

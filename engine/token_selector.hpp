@@ -47,6 +47,8 @@ class TokenSelector {
 
  private:
   const vk::Buffer& head_sets_for(uint32_t layer, uint32_t& rows, uint32_t& per_row) const;
+  ops::KvScoreParams score_params(uint32_t t, uint32_t capacity, uint32_t rows, uint32_t per_row,
+                                  uint32_t head_stride, uint32_t row_stride) const;
 
   vk::Context& ctx_;
   AttentionShape shape_;

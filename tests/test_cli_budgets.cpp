@@ -92,7 +92,7 @@ class CliBudgets : public ::testing::Test {
     return r.err.substr(0, r.err.size() - 1);
   }
 
-  fs::path binary_ = binary_dir() / "tools" / "ckv";
+  fs::path binary_ = test::binary_dir() / "tools" / "ckv";
   fs::path dir_;
 };
 

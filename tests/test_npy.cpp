@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture(const char* name) { return source_dir() / "tests" / "data" / "npy" / name; }
+fs::path fixture(const char* name) { return test::source_dir() / "tests" / "data" / "npy" / name; }
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

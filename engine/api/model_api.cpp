@@ -51,6 +51,8 @@ std::vector<int32_t> Model::tokenize(const std::string& text, bool chat) const {
   return impl_->tokenizer->encode(text, impl_->tokenizer_data.add_bos, /*parse_special=*/false);
 }
 
+std::vector<std::string> Model::take_validation_messages() { return impl_->ctx->instance().validation_log().take(); }
+
 std::string Model::detokenize(const std::vector<int32_t>& tokens) const { return impl_->tokenizer->decode(tokens); }
 
 namespace {

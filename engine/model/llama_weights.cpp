@@ -17,7 +17,8 @@ ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const
     throw std::runtime_error("tensor '" + name + "' has shape " + info->shape_text() + ", expected [" +
                              std::to_string(k) + (n > 1 ? ", " + std::to_string(n) : std::string()) + "]");
   const std::span<const std::byte> data = file.tensor_data(*info);
-  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), data.size(), vk::MemoryKind::DeviceLocal, name);
+  // Kernels read weights as 32-bit words: round the allocation up to a whole word.
+  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), (data.size() + 3) / 4 * 4, vk::MemoryKind::DeviceLocal, name);
   vk::upload_bytes(ctx.device(), *buffer, data.data(), data.size());
   bytes_ += data.size();
   ops::WeightView view{buffer.get(), 0, static_cast<GgmlType>(info->type), k, n};

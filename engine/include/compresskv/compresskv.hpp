@@ -71,6 +71,8 @@ class Model {
   bool has_chat_template() const;
   std::vector<int32_t> tokenize(const std::string& text, bool chat) const;
   std::string detokenize(const std::vector<int32_t>& tokens) const;
+  // Messages the Vulkan validation layer reported since the last call (empty unless validation is on).
+  std::vector<std::string> take_validation_messages();
 
   // Runs the prompt, then streams up to max_tokens tokens of text to on_text (UTF-8 pieces) until an end token
   // or until on_text returns false. last_prompt_logits, when given, receives the logits of the last prompt token.

@@ -1,0 +1,163 @@
+#include "attention_decode.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/pipelines.hpp"
+
+namespace ckv::ops {
+
+namespace {
+
+constexpr uint32_t kMaxGroup = 8;             // query heads per KV head the split pass keeps in registers
+constexpr uint32_t kMaxHeadDim = 256;
+constexpr uint32_t kTargetWorkgroups = 1024;  // enough split workgroups for a few waves on a large GPU
+constexpr uint32_t kMinChunk = 128;           // keeps the per-chunk merge and partials small next to the reads
+constexpr uint32_t kChunkRounding = 64;
+constexpr uint32_t kRegisterFloats = 64;      // target floats of query slice (and as many of output) per thread
+constexpr uint32_t kReduceWorkgroup = 128;
+constexpr uint32_t kMaxChunks = 65535;
+
+uint32_t ceil_div(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
+
+uint32_t elems_per_vec(KvDtype dtype) { return 16 / kv_dtype_bytes(dtype); }
+
+bool is_pow2(uint32_t x) { return x && !(x & (x - 1)); }
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument("decode attention: " + message); }
+
+void check_shape_params(const DecodeAttentionParams& p) {
+  if (p.n_q == 0 || p.n_kv == 0) fail("n_q and n_kv must be positive");
+  if (p.n_q % p.n_kv)
+    fail("n_q (" + std::to_string(p.n_q) + ") must be a multiple of n_kv (" + std::to_string(p.n_kv) + ")");
+  if (p.n_q / p.n_kv > kMaxGroup)
+    fail("at most " + std::to_string(kMaxGroup) + " query heads per KV head, got " + std::to_string(p.n_q / p.n_kv));
+  if (p.head_dim == 0 || p.head_dim % 8 || p.head_dim > kMaxHeadDim)
+    fail("head_dim must be a multiple of 8 in 8.." + std::to_string(kMaxHeadDim) + ", got " +
+         std::to_string(p.head_dim));
+  if (p.kv_length == 0 || p.kv_length > p.kv_capacity)
+    fail("kv_length must be in 1..kv_capacity (" + std::to_string(p.kv_capacity) + "), got " +
+         std::to_string(p.kv_length));
+  if (!std::isfinite(p.scale)) fail("scale must be finite");
+  if (decode_attention_chunks(p) > kMaxChunks)
+    fail("chunk_size " + std::to_string(p.chunk_size) + " gives more than " + std::to_string(kMaxChunks) + " chunks");
+}
+
+void check_size(const vk::BufferRange& range, uint64_t need, const char* what) {
+  if (!range.buffer) fail(std::string(what) + ": no buffer");
+  if (range.bytes() < need)
+    fail(std::string(what) + " needs " + std::to_string(need) + " bytes, buffer range '" + range.buffer->name() +
+         "' has " + std::to_string(range.bytes()));
+}
+
+void check_split_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p, const DecodeAttentionShape& s) {
+  const uint32_t vecs_per_row = p.head_dim / elems_per_vec(p.kv_dtype);
+  const std::string lanes = "shape lanes " + std::to_string(s.lanes);
+  if (!is_pow2(s.lanes) || vecs_per_row % s.lanes)
+    fail(lanes + " must be a power of two dividing " + std::to_string(vecs_per_row) + " (16-byte vectors per row)");
+  if (s.workgroup == 0 || s.workgroup % s.lanes || s.workgroup > dev.max_workgroup_invocations)
+    fail("shape workgroup " + std::to_string(s.workgroup) + " must be a multiple of lanes and at most " +
+         std::to_string(dev.max_workgroup_invocations));
+  if (s.rows_per_team == 0 || s.rows_per_team > 8) fail("shape rows_per_team must be in 1..8");
+  if (s.shuffle) {
+    if (!dev.subgroup_shuffle) fail("device has no subgroup shuffle");
+    if (s.lanes > dev.min_subgroup_size) fail(lanes + " exceeds the smallest subgroup size");
+    if (s.workgroup % dev.max_subgroup_size) fail("shape workgroup must hold whole subgroups for shuffles");
+  }
+  const uint64_t group = p.n_q / p.n_kv;
+  const uint64_t teams = s.workgroup / s.lanes;
+  uint64_t shared_floats = 2 * teams * group + group + uint64_t(s.workgroup) * elems_per_vec(p.kv_dtype);
+  if (!s.shuffle) shared_floats += uint64_t(s.workgroup) * s.rows_per_team * group;
+  if (shared_floats * 4 > dev.shared_memory_bytes)
+    fail("shape needs " + std::to_string(shared_floats * 4) + " bytes of shared memory, device has " +
+         std::to_string(dev.shared_memory_bytes));
+}
+
+}  // namespace
+
+uint32_t decode_attention_chunk_size(const DecodeAttentionParams& p) {
+  if (p.chunk_size) return p.chunk_size;
+  const uint32_t chunks_per_head = std::max<uint32_t>(1, kTargetWorkgroups / std::max<uint32_t>(p.n_kv, 1));
+  const uint32_t chunk = ceil_div(std::max<uint32_t>(p.kv_length, 1), chunks_per_head);
+  return std::max(kMinChunk, ceil_div(chunk, kChunkRounding) * kChunkRounding);
+}
+
+uint32_t decode_attention_chunks(const DecodeAttentionParams& p) {
+  return ceil_div(std::max<uint32_t>(p.kv_length, 1), decode_attention_chunk_size(p));
+}
+
+size_t decode_attention_scratch_bytes(const DecodeAttentionParams& p) {
+  return size_t(p.n_q) * decode_attention_chunks(p) * (size_t(p.head_dim) + 2) * sizeof(float);
+}
+
+DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p) {
+  check_shape_params(p);
+  const uint32_t vecs_per_row = p.head_dim / elems_per_vec(p.kv_dtype);
+  const uint32_t group = p.n_q / p.n_kv;
+  uint32_t wanted = 1;  // lanes so that a thread's slice of the group's queries is about kRegisterFloats
+  while (wanted * kRegisterFloats < group * p.head_dim) wanted *= 2;
+  uint32_t lanes = 1;
+  while (lanes < wanted && vecs_per_row % (lanes * 2) == 0) lanes *= 2;
+  DecodeAttentionShape shape;
+  shape.lanes = lanes;
+  shape.shuffle =
+      dev.subgroup_shuffle && lanes <= dev.min_subgroup_size && shape.workgroup % dev.max_subgroup_size == 0;
+  return shape;
+}
+
+void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const DecodeAttentionParams& params,
+                             const vk::BufferRange& q, const vk::BufferRange& k, const vk::BufferRange& v,
+                             const vk::BufferRange& scratch, const vk::BufferRange& o, const vk::BufferRange* probs) {
+  record_decode_attention(ctx, stream, params, choose_decode_attention_shape(ctx.device().info(), params), q, k, v,
+                          scratch, o, probs);
+}
+
+void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const DecodeAttentionParams& p,
+                             const DecodeAttentionShape& shape, const vk::BufferRange& q, const vk::BufferRange& k,
+                             const vk::BufferRange& v, const vk::BufferRange& scratch, const vk::BufferRange& o,
+                             const vk::BufferRange* probs) {
+  check_shape_params(p);
+  const vk::DeviceInfo& dev = ctx.device().info();
+  check_split_shape(dev, p, shape);
+  if (p.n_kv > dev.max_workgroup_count[1]) fail("n_kv exceeds the device's workgroup count limit");
+  const uint64_t kv_bytes = uint64_t(p.n_kv) * p.kv_capacity * p.head_dim * kv_dtype_bytes(p.kv_dtype);
+  check_size(q, uint64_t(p.n_q) * p.head_dim * 4, "q");
+  check_size(k, kv_bytes, "k");
+  check_size(v, kv_bytes, "v");
+  check_size(scratch, decode_attention_scratch_bytes(p), "scratch");
+  check_size(o, uint64_t(p.n_q) * p.head_dim * 4, "o");
+  if (probs) check_size(*probs, uint64_t(p.n_q) * p.kv_length * 4, "probs");
+
+  const uint32_t chunk_size = decode_attention_chunk_size(p);
+  const uint32_t n_chunks = decode_attention_chunks(p);
+  std::string split = p.kv_dtype == KvDtype::F16 ? "attention_decode_split_f16" : "attention_decode_split_f32";
+  if (probs) split += "_probs";
+  if (!shape.shuffle) split += "_noshuffle";
+  struct SplitPush {
+    uint32_t kv_length, capacity, chunk_size, n_chunks;
+    float logit_scale;
+  } split_push{p.kv_length, p.kv_capacity, chunk_size, n_chunks, float(double(p.scale) / std::log(2.0))};
+  const auto& split_pipeline = shader_pipeline(ctx, split, probs ? 5 : 4, sizeof(SplitPush),
+                                               {shape.workgroup, p.head_dim, p.n_q / p.n_kv, shape.lanes,
+                                                shape.rows_per_team});
+  if (probs)
+    stream.dispatch(split_pipeline, {q, k, v, scratch, *probs}, split_push, n_chunks, p.n_kv);
+  else
+    stream.dispatch(split_pipeline, {q, k, v, scratch}, split_push, n_chunks, p.n_kv);
+
+  stream.barrier();  // the reduce reads the partials even when the stream's automatic barriers are off
+  struct ReducePush {
+    uint32_t n_chunks, kv_length;
+  } reduce_push{n_chunks, p.kv_length};
+  const char* reduce = probs ? "attention_decode_reduce_probs" : "attention_decode_reduce";
+  const auto& reduce_pipeline =
+      shader_pipeline(ctx, reduce, probs ? 3 : 2, sizeof(ReducePush), {kReduceWorkgroup, p.head_dim});
+  if (probs)
+    stream.dispatch(reduce_pipeline, {scratch, o, *probs}, reduce_push, p.n_q);
+  else
+    stream.dispatch(reduce_pipeline, {scratch, o}, reduce_push, p.n_q);
+}
+
+}  // namespace ckv::ops

@@ -1,0 +1,186 @@
+#include "matmul.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+#include "engine/pipelines.hpp"
+
+namespace ckv::ops {
+
+namespace {
+
+constexpr uint32_t kMaxVectorCols = 4;
+constexpr uint32_t kVectorRows = 2;          // weight rows per matvec workgroup step
+constexpr uint32_t kVectorThreads = 128;
+constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
+// Byte offsets inside a binding are 32-bit in the shaders.
+constexpr uint64_t kMaxBindBytes = (uint64_t(1) << 32) - 256;
+
+// Weight rows x tokens x k per workgroup step; every thread computes 4 rows x 4 tokens.
+struct TileShape {
+  uint32_t bn, bt, bk;
+  uint32_t threads() const { return bn / 4 * (bt / 4); }
+};
+constexpr TileShape kLargeTiles{64, 64, 32};
+constexpr TileShape kSmallTiles{64, 16, 32};
+
+[[noreturn]] void fail(const char* op, const std::string& message) {
+  throw std::invalid_argument(std::string(op) + ": " + message);
+}
+
+uint64_t round_up(uint64_t x, uint64_t m) { return (x + m - 1) / m * m; }
+
+uint32_t pow2_at_least(uint32_t x) {
+  uint32_t p = 1;
+  while (p < x) p *= 2;
+  return p;
+}
+
+// Elements one matvec thread decodes at a time (UNIT_K in quant_types.glsl).
+uint32_t vector_unit(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: case GgmlType::F16: return 8;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: return 64;
+    default: return 32;
+  }
+}
+
+std::string lower_type_name(GgmlType type) {
+  std::string name = quant::type_name(type);
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+void check_range(const char* op, const vk::BufferRange& range, uint64_t need, const char* what) {
+  if (!range.buffer) fail(op, std::string(what) + " has no buffer");
+  if (range.bytes() < need)
+    fail(op, std::string(what) + " needs " + std::to_string(need) + " bytes, buffer range of '" + range.buffer->name() +
+                 "' has " + std::to_string(range.bytes()));
+}
+
+struct MatPush {
+  uint32_t k, n, w_base, row_bytes, t;
+  uint32_t x_col0;  // matvec only
+  uint32_t x_stride, y_stride, y_offset, accumulate;
+};
+struct TiledPush {
+  uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
+};
+
+void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
+                   const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
+                   const vk::BufferRange& y, uint32_t y_stride, bool accumulate, bool subgroup_ops) {
+  const vk::DeviceInfo& dev = ctx.device().info();
+  const bool use_subgroups = subgroup_ops && dev.subgroup_arithmetic;
+  const uint32_t units = w.k / vector_unit(w.type);
+  const uint32_t threads =
+      std::min(std::min(kVectorThreads, std::max(32u, pow2_at_least(units))), dev.max_workgroup_invocations);
+  const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
+  const std::string variant = "matvec_" + lower_type_name(w.type) + (use_subgroups ? "" : "_shared");
+  const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
+  for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
+    const uint32_t cols = std::min(t - col0, kMaxVectorCols);
+    // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
+    const auto& pipeline = shader_pipeline(ctx, variant, 3, sizeof(MatPush),
+                                           {threads, kVectorRows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
+    for (const WeightPiece& p : pieces) {
+      const MatPush push{w.k, p.rows, p.base, row_bytes, cols, col0, x_stride, y_stride, p.first_row, accumulate};
+      const uint32_t groups = group_count((p.rows + kVectorRows - 1) / kVectorRows, 1, dev.max_workgroup_count[0]);
+      stream.dispatch(pipeline, {vk::BufferRange(*w.buffer, p.bind_offset, p.bind_bytes), x, y}, push, groups);
+    }
+  }
+}
+
+void record_tiled(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
+                  const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
+                  const vk::BufferRange& y, uint32_t y_stride, bool accumulate, bool large_tiles) {
+  const vk::DeviceInfo& dev = ctx.device().info();
+  const TileShape shape = large_tiles && t > kSmallTiles.bt ? kLargeTiles : kSmallTiles;
+  if (shape.threads() > dev.max_workgroup_invocations)
+    fail("matmul", "the device allows " + std::to_string(dev.max_workgroup_invocations) + " invocations per workgroup");
+  const uint32_t token_tiles = (t + shape.bt - 1) / shape.bt;
+  if (token_tiles > dev.max_workgroup_count[1])
+    fail("matmul", std::to_string(t) + " tokens exceed the device's workgroup count limit; split the batch");
+  const auto& pipeline = shader_pipeline(ctx, "matmul_" + lower_type_name(w.type), 3, sizeof(TiledPush),
+                                         {shape.threads(), shape.bn, shape.bt, shape.bk});
+  const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
+  for (const WeightPiece& p : pieces) {
+    const TiledPush push{w.k, p.rows, p.base, row_bytes, t, x_stride, y_stride, p.first_row, accumulate};
+    stream.dispatch(pipeline, {vk::BufferRange(*w.buffer, p.bind_offset, p.bind_bytes), x, y}, push,
+                    (p.rows + shape.bn - 1) / shape.bn, token_tiles);
+  }
+}
+
+}  // namespace
+
+std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const WeightView& w, const char* op,
+                                      uint64_t max_piece_bytes) {
+  if (!w.buffer) fail(op, "the weight has no buffer");
+  if (!quant::kernel_supported(w.type))
+    fail(op, "weight type " + quant::type_name(w.type) + " is not supported (supported: " +
+                 quant::kernel_supported_names() + ")");
+  const quant::BlockLayout layout = quant::block_layout(w.type);
+  const std::string shape = "weight [k " + std::to_string(w.k) + ", n " + std::to_string(w.n) + "] of type " +
+                            quant::type_name(w.type);
+  if (w.k == 0 || w.n == 0) fail(op, shape + " is empty");
+  if (w.k % 32 || w.k % layout.block_size)
+    fail(op, shape + ": k must be a multiple of " + std::to_string(std::max(32u, layout.block_size)) +
+                 " (the block size)");
+  if (w.offset % 4) fail(op, shape + ": offset " + std::to_string(w.offset) + " is not a multiple of 4 bytes");
+  const uint64_t row_bytes = quant::row_bytes(w.type, w.k);
+  const uint64_t end = w.offset + row_bytes * w.n;
+  if (round_up(end, 4) > w.buffer->size())
+    fail(op, shape + " at offset " + std::to_string(w.offset) + " needs bytes up to " + std::to_string(round_up(end, 4)) +
+                 " (the tensor rounded up to whole words), buffer '" + w.buffer->name() + "' has " +
+                 std::to_string(w.buffer->size()));
+
+  const uint64_t align = std::max<uint64_t>(4, device.min_storage_buffer_offset_alignment);
+  uint64_t limit = std::min(device.max_storage_buffer_range, kMaxBindBytes);
+  if (max_piece_bytes) limit = std::min(limit, max_piece_bytes);
+  // A piece binds from its first row's offset rounded down to the alignment to its end rounded up to a word.
+  const uint64_t usable = limit > align + 4 ? limit - align - 4 : 0;
+  const uint64_t rows_per_piece = std::min<uint64_t>(usable / row_bytes, kMaxPieceRows);
+  if (rows_per_piece == 0)
+    fail(op, shape + ": one row of " + std::to_string(row_bytes) + " bytes does not fit a binding of " +
+                 std::to_string(limit) + " bytes");
+
+  std::vector<WeightPiece> pieces;
+  for (uint64_t r0 = 0; r0 < w.n; r0 += rows_per_piece) {
+    WeightPiece p;
+    p.first_row = uint32_t(r0);
+    p.rows = uint32_t(std::min<uint64_t>(rows_per_piece, w.n - r0));
+    const uint64_t start = w.offset + r0 * row_bytes;
+    p.bind_offset = start / align * align;
+    p.base = uint32_t(start - p.bind_offset);
+    p.bind_bytes = round_up(start + p.rows * row_bytes, 4) - p.bind_offset;
+    pieces.push_back(p);
+  }
+  return pieces;
+}
+
+void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
+                   uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
+                   bool accumulate, const MatmulOptions& options) {
+  const char* op = "matmul";
+  const std::vector<WeightPiece> pieces = split_weight(ctx.device().info(), w, op, options.max_piece_bytes);
+  if (t == 0) fail(op, "no tokens (t = 0)");
+  if (x_row_stride < w.k || x_row_stride % 4)
+    fail(op, "x_row_stride " + std::to_string(x_row_stride) + " must be a multiple of 4 and at least k = " +
+                 std::to_string(w.k));
+  if (y_row_stride < w.n)
+    fail(op, "y_row_stride " + std::to_string(y_row_stride) + " must be at least n = " + std::to_string(w.n));
+  check_range(op, x, 4 * (uint64_t(t - 1) * x_row_stride + w.k), "x");
+  check_range(op, y, 4 * (uint64_t(t - 1) * y_row_stride + w.n), "y");
+  if (x.bytes() >= kMaxBindBytes || y.bytes() >= kMaxBindBytes) fail(op, "x and y must each bind less than 4 GiB");
+
+  const bool vector = options.kernel == MatmulKernel::Vector ||
+                      (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
+  if (vector)
+    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.subgroup_ops);
+  else
+    record_tiled(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.large_tiles);
+}
+
+}  // namespace ckv::ops

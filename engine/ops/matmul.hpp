@@ -1,0 +1,59 @@
+// Matrix products with ggml weights read straight from their quantized blocks: matrix-vector for decode and tiled
+// matrix-matrix for prefill. Weights larger than one binding may cover are split along their rows.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/quant/ggml_type.hpp"
+#include "vk/buffer.hpp"
+#include "vk/command_stream.hpp"
+#include "vk/context.hpp"
+#include "vk/device_info.hpp"
+
+namespace ckv::ops {
+
+// A weight as stored in GGUF: ggml shape [k (ne0), n (ne1)], n rows of k elements, each row a run of blocks.
+// `offset` (bytes into the buffer) must be a multiple of 4; the buffer must hold the tensor's bytes rounded up to
+// a multiple of 4.
+struct WeightView {
+  const vk::Buffer* buffer = nullptr;
+  uint64_t offset = 0;
+  GgmlType type = GgmlType::F32;
+  uint32_t k = 0, n = 0;
+};
+
+// One row range of a weight, bound as its own buffer range: rows first_row .. first_row + rows - 1, whose bytes
+// start `base` bytes into the binding [bind_offset, bind_offset + bind_bytes).
+struct WeightPiece {
+  uint32_t first_row = 0, rows = 0;
+  uint64_t bind_offset = 0, bind_bytes = 0;
+  uint32_t base = 0;
+};
+
+// Checks the view (std::invalid_argument naming `op` and the problem: unsupported type, k not a multiple of the
+// block size, tensor outside the buffer, ...) and splits it into pieces of at most `max_piece_bytes` bound bytes
+// (0: the device's maxStorageBufferRange), each binding starting at a multiple of minStorageBufferOffsetAlignment.
+std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const WeightView& w, const char* op,
+                                      uint64_t max_piece_bytes = 0);
+
+enum class MatmulKernel {
+  Auto,    // matrix-vector for t <= 4 tokens, tiled otherwise
+  Vector,  // matrix-vector, up to 4 tokens per dispatch
+  Tiled,   // tiled matrix-matrix
+};
+
+struct MatmulOptions {
+  MatmulKernel kernel = MatmulKernel::Auto;
+  bool subgroup_ops = true;      // matrix-vector reduces with subgroupAdd where the device has it
+  bool large_tiles = true;       // tiled: 64 rows x 64 tokens per workgroup for t > 16, else 64 x 16
+  uint64_t max_piece_bytes = 0;  // 0: the device limit; smaller values exercise the split in tests
+};
+
+// Y[i, :] = W · X[i, :] for tokens i < t (Y[i, j] = Σ_k W[j, k] · X[i, k]), or Y += W · X with accumulate.
+// x: f32 [t, k] with rows x_row_stride floats apart (a multiple of 4, >= k); y: f32 [t, n] with rows
+// y_row_stride floats apart (>= n).
+void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
+                   uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
+                   bool accumulate = false, const MatmulOptions& options = {});
+
+}  // namespace ckv::ops

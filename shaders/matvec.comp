@@ -1,0 +1,110 @@
+#version 450
+// y[c][n] = sum_k W[n][k] * x[c][k] (+ y[c][n] when accumulating) for up to COLS input vectors x: the decode-time
+// matrix-vector product straight from quantized weight blocks.
+//
+// A workgroup takes ROWS consecutive weight rows at a time (grid-stride over row groups). Its threads walk the
+// rows in units (quant_types.glsl: 8 elements of F32/F16, one 32-element block, or 64 elements of a K-quant
+// super-block), adjacent threads on adjacent units so that they read adjacent bytes. A thread loads a unit's
+// words once, decodes it 4 values at a time without int-to-float conversions, and applies the values to every
+// vector. The per-thread sums are then reduced over the workgroup: with subgroupAdd and one shared slot per
+// subgroup (USE_SUBGROUP_ADD), else with a shared-memory tree.
+//
+// Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD.
+#include "common.glsl"
+#if USE_SUBGROUP_ADD
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+
+layout(local_size_x_id = 0) in;                  // a power of two
+layout(constant_id = 1) const uint ROWS = 2;     // weight rows per workgroup step
+layout(constant_id = 2) const uint COLS = 1;     // input vectors per dispatch (at most; push t says how many)
+layout(constant_id = 3) const uint MAX_SUBGROUPS = 32;  // local size / the device's smallest subgroup size
+
+layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
+layout(std430, binding = 1) readonly buffer Inputs { vec4 x4[]; };
+layout(std430, binding = 2) buffer Outputs { float y[]; };
+
+layout(push_constant) uniform Push {
+  uint k;           // elements per row, a multiple of the block size
+  uint n;           // rows in this piece of the weight
+  uint w_base;      // byte offset of the piece's first row in the weight binding
+  uint row_bytes;
+  uint t;           // vectors, 1..COLS
+  uint x_col0;      // first vector's index in x
+  uint x_stride;    // floats between vectors in x, a multiple of 4
+  uint y_stride;    // floats between vectors in y
+  uint y_offset;    // float index in y of the piece's first row of vector 0
+  uint accumulate;  // 1: add to y
+} pc;
+
+#include "quant_types.glsl"
+
+const uint THREADS = gl_WorkGroupSize.x;
+const uint SUMS = ROWS * COLS;
+#if USE_SUBGROUP_ADD
+shared float partial[MAX_SUBGROUPS * SUMS];
+#else
+shared float partial[THREADS * SUMS];
+#endif
+
+void main() {
+  const uint tid = gl_LocalInvocationID.x;
+  const uint units = pc.k / UNIT_K;
+  uint x_row[COLS];  // vec4 index of each vector's start; columns past t repeat the last one
+  [[unroll]] for (uint c = 0u; c < COLS; ++c) x_row[c] = ((pc.x_col0 + min(c, pc.t - 1u)) * pc.x_stride) / 4u;
+  const uint row_groups = ceil_div(pc.n, ROWS);
+  for (uint rg = gl_WorkGroupID.x; rg < row_groups; rg += gl_NumWorkGroups.x) {
+    float acc[SUMS];
+    [[unroll]] for (uint s = 0u; s < SUMS; ++s) acc[s] = 0.0;
+    // Rows past the end repeat the last row; their sums are never written.
+    uint row_off[ROWS];
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) row_off[r] = pc.w_base + min(rg * ROWS + r, pc.n - 1u) * pc.row_bytes;
+
+    for (uint u = tid; u < units; u += THREADS) {
+      Unit w[ROWS];
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) w[r] = unit_load(row_off[r], u);
+      [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
+        vec4 wv[ROWS];
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = unit_vec4(w[r], i);
+        const uint xe = unit_elem(u, i) / 4u;
+        [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+          const vec4 xv = x4[x_row[c] + xe];
+          [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+        }
+      }
+    }
+
+#if USE_SUBGROUP_ADD
+    [[unroll]] for (uint s = 0u; s < SUMS; ++s) {
+      const float sum = subgroupAdd(acc[s]);
+      if (subgroupElect()) partial[gl_SubgroupID * SUMS + s] = sum;
+    }
+    barrier();
+#else
+    [[unroll]] for (uint s = 0u; s < SUMS; ++s) partial[s * THREADS + tid] = acc[s];
+    barrier();
+    for (uint half_ = THREADS / 2u; half_ > 0u; half_ /= 2u) {
+      if (tid < half_) {
+        [[unroll]] for (uint s = 0u; s < SUMS; ++s) partial[s * THREADS + tid] += partial[s * THREADS + tid + half_];
+      }
+      barrier();
+    }
+#endif
+    for (uint s = tid; s < SUMS; s += THREADS) {
+      const uint r = s / COLS, c = s % COLS;
+      const uint row = rg * ROWS + r;
+      if (row < pc.n && c < pc.t) {
+        float sum = 0.0;
+#if USE_SUBGROUP_ADD
+        for (uint p = 0u; p < gl_NumSubgroups; ++p) sum += partial[p * SUMS + s];
+#else
+        sum = partial[s * THREADS];
+#endif
+        const uint yi = pc.y_offset + (pc.x_col0 + c) * pc.y_stride + row;
+        y[yi] = pc.accumulate != 0u ? y[yi] + sum : sum;
+      }
+    }
+    barrier();  // the next row group reuses `partial`
+  }
+}

@@ -1,0 +1,273 @@
+// Decoding of ggml weight blocks read straight from a uint[] buffer, shared by matvec, matmul and get_rows.
+//
+// The includer declares the weights as `layout(std430, binding = ...) readonly buffer ... { uint weights[]; };` and
+// defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K.
+//
+// Blocks are 18, 20, 34, 144 or 210 bytes, so a block (and a row) may start at any even byte offset: every read
+// goes through whole words plus shifts, with no 8/16-bit storage feature. Row offsets are in bytes inside the
+// binding; the binding must cover the row's bytes rounded up to a whole word (the op wrapper binds it so).
+//
+// Two ways in, both value for value as ggml's dequantize_row_* (every product of scale and quant is exact in fp32,
+// so a fused multiply-add gives the same bits):
+// - dequant8(row, k0): elements k0 .. k0 + 7 of a row (k0 a multiple of 8) as two vec4 (get_rows, matmul tiles);
+// - unit_load / unit_vec4: a whole block-sized unit per thread from words loaded once (matvec, bandwidth-bound).
+#ifndef CKV_QUANT_TYPES_GLSL
+#define CKV_QUANT_TYPES_GLSL
+
+#if defined(WTYPE_F32)
+const uint QBLOCK_K = 32;  // the plain types are walked in groups of 32 too
+const uint QBLOCK_BYTES = 128;
+#elif defined(WTYPE_F16)
+const uint QBLOCK_K = 32;
+const uint QBLOCK_BYTES = 64;
+#elif defined(WTYPE_Q8_0)
+const uint QBLOCK_K = 32;
+const uint QBLOCK_BYTES = 34;  // f16 d; int8 qs[32]
+#elif defined(WTYPE_Q4_0)
+const uint QBLOCK_K = 32;
+const uint QBLOCK_BYTES = 18;  // f16 d; u8 qs[16]
+#elif defined(WTYPE_Q4_1)
+const uint QBLOCK_K = 32;
+const uint QBLOCK_BYTES = 20;  // f16 d, m; u8 qs[16]
+#elif defined(WTYPE_Q4_K)
+const uint QBLOCK_K = 256;
+const uint QBLOCK_BYTES = 144;  // f16 d, dmin; u8 scales[12]; u8 qs[128]
+#elif defined(WTYPE_Q6_K)
+const uint QBLOCK_K = 256;
+const uint QBLOCK_BYTES = 210;  // u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d
+#else
+#error "define one WTYPE_*"
+#endif
+
+// The 4 bytes at an even byte offset. When the offset is 2 mod 4 they straddle two words; the second load then
+// reads the next word, which the binding holds because these 4 bytes lie inside it.
+uint w_u32(uint byte_off) {
+  const uint i = byte_off >> 2u;
+  const bool straddles = (byte_off & 2u) != 0u;
+  const uint lo = weights[i];
+  const uint hi = weights[i + (straddles ? 1u : 0u)];
+  return straddles ? (lo >> 16u) | (hi << 16u) : lo;
+}
+
+// The f16 value at an even byte offset.
+float w_half(uint byte_off) { return unpackHalf2x16(weights[byte_off >> 2u] >> ((byte_off & 2u) * 8u)).x; }
+
+// Byte j (0..3) of a word, and one 4-bit or 2-bit field of it.
+uint byte_of(uint word, uint j) { return (word >> (8u * j)) & 0xFFu; }
+
+#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1) || defined(WTYPE_Q4_K)
+// Four nibbles at bit `shift` (0 or 4) of each byte of a word.
+vec4 nibbles(uint word, uint shift) {
+  const uint n = (word >> shift) & 0x0F0F0F0Fu;
+  return vec4(n & 0xFFu, (n >> 8u) & 0xFFu, (n >> 16u) & 0xFFu, n >> 24u);
+}
+#endif
+
+void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
+#if defined(WTYPE_F32)
+  const uint w = (row_off >> 2u) + k0;  // rows of a plain type start on a word
+  lo = uintBitsToFloat(uvec4(weights[w], weights[w + 1u], weights[w + 2u], weights[w + 3u]));
+  hi = uintBitsToFloat(uvec4(weights[w + 4u], weights[w + 5u], weights[w + 6u], weights[w + 7u]));
+#elif defined(WTYPE_F16)
+  const uint w = (row_off >> 2u) + k0 / 2u;
+  lo = vec4(unpackHalf2x16(weights[w]), unpackHalf2x16(weights[w + 1u]));
+  hi = vec4(unpackHalf2x16(weights[w + 2u]), unpackHalf2x16(weights[w + 3u]));
+#else
+  const uint b = row_off + (k0 / QBLOCK_K) * QBLOCK_BYTES;
+  const uint i = k0 % QBLOCK_K;
+#if defined(WTYPE_Q8_0)
+  const float d = w_half(b);
+  const int q0 = int(w_u32(b + 2u + i)), q1 = int(w_u32(b + 6u + i));
+  lo = d * vec4(bitfieldExtract(q0, 0, 8), bitfieldExtract(q0, 8, 8), bitfieldExtract(q0, 16, 8),
+                bitfieldExtract(q0, 24, 8));
+  hi = d * vec4(bitfieldExtract(q1, 0, 8), bitfieldExtract(q1, 8, 8), bitfieldExtract(q1, 16, 8),
+                bitfieldExtract(q1, 24, 8));
+#elif defined(WTYPE_Q4_0)
+  // Element j < 16 is the low nibble of qs[j], element j >= 16 the high nibble of qs[j - 16].
+  const float d = w_half(b);
+  const uint qs = b + 2u + (i & 15u), shift = (i >> 4u) * 4u;
+  lo = d * (nibbles(w_u32(qs), shift) - 8.0);
+  hi = d * (nibbles(w_u32(qs + 4u), shift) - 8.0);
+#elif defined(WTYPE_Q4_1)
+  const float d = w_half(b), m = w_half(b + 2u);
+  const uint qs = b + 4u + (i & 15u), shift = (i >> 4u) * 4u;
+  lo = d * nibbles(w_u32(qs), shift) + m;
+  hi = d * nibbles(w_u32(qs + 4u), shift) + m;
+#elif defined(WTYPE_Q4_K)
+  // Sub-block j (32 elements) has a 6-bit scale and min packed in scales[12]; chunk c = j / 2 of 64 elements
+  // keeps sub-block 2c in the low nibbles of qs[32c .. 32c + 31] and sub-block 2c + 1 in the high ones.
+  const uint j = i / 32u, jj = j & 3u;
+  const vec2 d_dmin = vec2(w_half(b), w_half(b + 2u));
+  const uint s0 = byte_of(w_u32(b + 4u), jj), s1 = byte_of(w_u32(b + 8u), jj), s2 = byte_of(w_u32(b + 12u), jj);
+  uint sc, mn;
+  if (j < 4u) {
+    sc = s0 & 63u;
+    mn = s1 & 63u;
+  } else {
+    sc = (s2 & 0x0Fu) | ((s0 >> 6u) << 4u);
+    mn = (s2 >> 4u) | ((s1 >> 6u) << 4u);
+  }
+  const float dl = d_dmin.x * float(sc), ml = d_dmin.y * float(mn);
+  const uint qs = b + 16u + 32u * (j / 2u) + (i & 31u), shift = (j & 1u) * 4u;
+  lo = dl * nibbles(w_u32(qs), shift) - ml;
+  hi = dl * nibbles(w_u32(qs + 4u), shift) - ml;
+#elif defined(WTYPE_Q6_K)
+  // Element 128h + 32quad + l: low 4 bits in ql[64h + l + 32(quad & 1)] (high nibble when quad >= 2), high 2 bits
+  // at bit 2quad of qh[32h + l]; scale scales[8h + 2quad + l / 16]; value d * scale * (q - 32).
+  const uint h = i / 128u, quad = (i / 32u) & 3u, l = i & 31u;
+  const uint ql = b + 64u * h + l + 32u * (quad & 1u), qh = b + 128u + 32u * h + l;
+  const uint sc_off = b + 192u + 8u * h + 2u * quad + l / 16u;
+  const int sc = bitfieldExtract(int(weights[sc_off >> 2u]), int(8u * (sc_off & 3u)), 8);
+  const float dl = w_half(b + 208u) * float(sc);
+  const uint lshift = (quad >> 1u) * 4u, hshift = 2u * quad;
+  [[unroll]] for (uint half_ = 0u; half_ < 2u; ++half_) {
+    const uint lw = (w_u32(ql + 4u * half_) >> lshift) & 0x0F0F0F0Fu;
+    const uint hw = (w_u32(qh + 4u * half_) >> hshift) & 0x03030303u;
+    const uint q = lw | (hw << 4u);
+    const vec4 v = dl * (vec4(q & 0xFFu, (q >> 8u) & 0xFFu, (q >> 16u) & 0xFFu, q >> 24u) - 32.0);
+    if (half_ == 0u) lo = v; else hi = v;
+  }
+#endif
+#endif
+}
+
+
+// ---- Whole units, for matvec ----
+// A unit is UNIT_K elements of a row that one thread decodes from words it loads once: 8 for F32/F16, a block of
+// 32 for Q8_0/Q4_0/Q4_1, 64 for Q4_K (chunk c: both nibbles of qs[32c .. 32c + 31]) and Q6_K (positions
+// l0 .. l0 + 15 of one 128-half in all four quads). unit_load() reads the words, unit_vec4(w, i) dequantizes
+// elements 4i .. 4i + 3 of the unit (i < UNIT_VECS, same values as dequant8) and unit_elem(u, i) gives their index
+// in the row. Runs of bytes at 2 mod 4 are re-aligned with a select on the parity, never a dynamic array index.
+
+// The four bytes of a word minus `bias`, exactly and without int-to-float conversions: the float with bits
+// 0x4B000000 | b is 2^23 + b.
+vec4 byte_values(uint w, float bias) {
+  const uvec4 b = uvec4(w & 0xFFu, (w >> 8u) & 0xFFu, (w >> 16u) & 0xFFu, w >> 24u);
+  return uintBitsToFloat(b | 0x4B000000u) - (8388608.0 + bias);
+}
+
+// The word at byte 2 of the pair (a, b) when `odd_half`, else a.
+uint realign(uint a, uint b, bool odd_half) { return odd_half ? (a >> 16u) | (b << 16u) : a; }
+
+#if defined(WTYPE_F32)
+const uint UNIT_K = 8;
+struct Unit { uint w[8]; };
+#elif defined(WTYPE_F16)
+const uint UNIT_K = 8;
+struct Unit { uint w[4]; };
+#elif defined(WTYPE_Q8_0)
+const uint UNIT_K = 32;
+struct Unit { uint q[8]; float d; };
+#elif defined(WTYPE_Q4_0)
+const uint UNIT_K = 32;
+struct Unit { uint q[4]; float d; };
+#elif defined(WTYPE_Q4_1)
+const uint UNIT_K = 32;
+struct Unit { uint q[4]; float d, m; };
+#elif defined(WTYPE_Q4_K)
+const uint UNIT_K = 64;
+struct Unit { uint q[8]; vec4 scale_min; };  // (scale, min) of sub-blocks 2c and 2c + 1
+#elif defined(WTYPE_Q6_K)
+const uint UNIT_K = 64;
+struct Unit { uint lo[4], hi[4], qh[4]; vec4 scale; };  // ql runs of quads 0/2 and 1/3, qh run, scale per quad
+#endif
+const uint UNIT_VECS = UNIT_K / 4u;
+
+#if defined(WTYPE_Q6_K)
+// 16 bytes at an even byte offset.
+void load_run16(uint byte_off, out uint run[4]) {
+  const uint i = byte_off >> 2u;
+  const bool odd_half = (byte_off & 2u) != 0u;
+  uint w[5];
+  [[unroll]] for (uint j = 0u; j < 5u; ++j) w[j] = weights[i + j];
+  [[unroll]] for (uint j = 0u; j < 4u; ++j) run[j] = realign(w[j], w[j + 1u], odd_half);
+}
+#endif
+
+Unit unit_load(uint row_off, uint u) {
+  Unit r;
+#if defined(WTYPE_F32)
+  const uint w = (row_off >> 2u) + 8u * u;
+  [[unroll]] for (uint j = 0u; j < 8u; ++j) r.w[j] = weights[w + j];
+#elif defined(WTYPE_F16)
+  const uint w = (row_off >> 2u) + 4u * u;
+  [[unroll]] for (uint j = 0u; j < 4u; ++j) r.w[j] = weights[w + j];
+#elif defined(WTYPE_Q8_0) || defined(WTYPE_Q4_0)
+  // Block at byte b (even): the words from b & ~3 cover it, the last one ending at the block end rounded up.
+  const uint b = row_off + u * QBLOCK_BYTES, i = b >> 2u;
+  const bool odd_half = (b & 2u) != 0u;
+  const uint n_q = QBLOCK_BYTES == 34u ? 8u : 4u;
+  uint w[9];
+  [[unroll]] for (uint j = 0u; j <= n_q; ++j) w[j] = weights[i + j];
+  r.d = unpackHalf2x16(odd_half ? w[0] >> 16u : w[0]).x;
+  // qs start 2 bytes after d: at window byte 2 (realign) or 4 (the next word).
+  [[unroll]] for (uint j = 0u; j < n_q; ++j) r.q[j] = odd_half ? w[j + 1u] : realign(w[j], w[j + 1u], true);
+#elif defined(WTYPE_Q4_1)
+  const uint b = row_off + u * QBLOCK_BYTES, i = b >> 2u;
+  const bool odd_half = (b & 2u) != 0u;
+  uint w[6];
+  [[unroll]] for (uint j = 0u; j < 5u; ++j) w[j] = weights[i + j];
+  w[5] = weights[i + (odd_half ? 5u : 4u)];  // only a block at 2 mod 4 reaches a sixth word
+  const vec2 h0 = unpackHalf2x16(w[0]);
+  r.d = odd_half ? h0.y : h0.x;
+  r.m = odd_half ? unpackHalf2x16(w[1]).x : h0.y;
+  [[unroll]] for (uint j = 0u; j < 4u; ++j) r.q[j] = realign(w[j + 1u], w[j + 2u], odd_half);
+#elif defined(WTYPE_Q4_K)
+  // 144-byte blocks in rows of whole blocks at word-aligned offsets: every field is a whole word.
+  const uint c = u & 3u, i = (row_off + (u >> 2u) * QBLOCK_BYTES) >> 2u;
+  const vec2 d_dmin = unpackHalf2x16(weights[i]);
+  const uint s0 = weights[i + 1u], s1 = weights[i + 2u], s2 = weights[i + 3u];
+  uvec2 sc, mn;  // sub-blocks 2c and 2c + 1
+  [[unroll]] for (uint h = 0u; h < 2u; ++h) {
+    const uint jj = (2u * c + h) & 3u;
+    const uint a = byte_of(s0, jj), m = byte_of(s1, jj), e = byte_of(s2, jj);
+    sc[h] = c < 2u ? a & 63u : (e & 0x0Fu) | ((a >> 6u) << 4u);
+    mn[h] = c < 2u ? m & 63u : (e >> 4u) | ((m >> 6u) << 4u);
+  }
+  r.scale_min = vec4(d_dmin.x * float(sc.x), d_dmin.y * float(mn.x), d_dmin.x * float(sc.y), d_dmin.y * float(mn.y));
+  [[unroll]] for (uint j = 0u; j < 8u; ++j) r.q[j] = weights[i + 4u + 8u * c + j];
+#elif defined(WTYPE_Q6_K)
+  const uint b = row_off + (u >> 2u) * QBLOCK_BYTES, h = (u >> 1u) & 1u, l0 = 16u * (u & 1u);
+  load_run16(b + 64u * h + l0, r.lo);
+  load_run16(b + 64u * h + 32u + l0, r.hi);
+  load_run16(b + 128u + 32u * h + l0, r.qh);
+  const float d = w_half(b + 208u);
+  [[unroll]] for (uint quad = 0u; quad < 4u; ++quad) {
+    const uint o = b + 192u + 8u * h + (u & 1u) + 2u * quad;
+    r.scale[quad] = d * float(bitfieldExtract(int(weights[o >> 2u]), int(8u * (o & 3u)), 8));
+  }
+#endif
+  return r;
+}
+
+vec4 unit_vec4(Unit r, uint i) {
+#if defined(WTYPE_F32)
+  return uintBitsToFloat(uvec4(r.w[4u * i], r.w[4u * i + 1u], r.w[4u * i + 2u], r.w[4u * i + 3u]));
+#elif defined(WTYPE_F16)
+  return vec4(unpackHalf2x16(r.w[2u * i]), unpackHalf2x16(r.w[2u * i + 1u]));
+#elif defined(WTYPE_Q8_0)
+  return r.d * byte_values(r.q[i] ^ 0x80808080u, 128.0);  // int8 v as the byte v + 128
+#elif defined(WTYPE_Q4_0)
+  return r.d * byte_values((r.q[i & 3u] >> (4u * (i >> 2u))) & 0x0F0F0F0Fu, 8.0);
+#elif defined(WTYPE_Q4_1)
+  return fma(byte_values((r.q[i & 3u] >> (4u * (i >> 2u))) & 0x0F0F0F0Fu, 0.0), vec4(r.d), vec4(r.m));
+#elif defined(WTYPE_Q4_K)
+  const vec2 s = i < 8u ? r.scale_min.xy : r.scale_min.zw;
+  return fma(byte_values((r.q[i & 7u] >> (4u * (i >> 3u))) & 0x0F0F0F0Fu, 0.0), vec4(s.x), vec4(-s.y));
+#elif defined(WTYPE_Q6_K)
+  const uint quad = i >> 2u, part = i & 3u;
+  const uint ql = ((quad & 1u) != 0u ? r.hi[part] : r.lo[part]) >> (4u * (quad >> 1u));
+  const uint q = (ql & 0x0F0F0F0Fu) | (((r.qh[part] >> (2u * quad)) & 0x03030303u) << 4u);
+  return r.scale[quad] * byte_values(q, 32.0);
+#endif
+}
+
+uint unit_elem(uint u, uint i) {
+#if defined(WTYPE_Q6_K)
+  return 256u * (u >> 2u) + 128u * ((u >> 1u) & 1u) + 32u * (i >> 2u) + 16u * (u & 1u) + 4u * (i & 3u);
+#else
+  return UNIT_K * u + 4u * i;
+#endif
+}
+
+#endif

@@ -1,0 +1,61 @@
+#version 450
+// Rotary position embedding, in place, on x = f32 [T, n_heads, head_dim] with `row_stride` floats between tokens.
+// One thread per rotated pair (grid-stride). Only the first rope_dim dims of a head rotate; pair i < rope_dim/2 is
+// (2i, 2i+1) in normal mode (ggml's llama mode 0) or (i, i + rope_dim/2) in NeoX mode.
+//
+// The angle is fp32, as ggml computes it: theta = float(pos) * base^(-2i/rope_dim) * freq_scale, the frequency
+// as exp2(i * log2_inv_freq_step) with log2_inv_freq_step = -2 log2(base) / rope_dim from the host. theta is then
+// reduced to [-pi, pi] (Cody-Waite, exact for |theta| < 2^18) before cos/sin, because Vulkan bounds their error
+// only on that interval; what remains is the fp32 error of theta itself (see engine/ops/rope.hpp).
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(std430, binding = 0) buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer Positions { uint positions[]; };
+layout(push_constant) uniform Push {
+  uint tokens;
+  uint n_heads;
+  uint head_dim;
+  uint half_rope;  // rope_dim / 2: pairs per head
+  uint row_stride;
+  uint neox;       // 1: pairs (i, i + half_rope); 0: pairs (2i, 2i + 1)
+  float log2_inv_freq_step;
+  float freq_scale;
+} pc;
+
+// 2 pi = TWO_PI_HI + TWO_PI_LO; TWO_PI_HI has 8 significant bits, so k * TWO_PI_HI is exact for k < 2^16.
+const float TWO_PI_HI = 6.28125;
+const float TWO_PI_LO = 1.9353071795864769253e-3;
+const float INV_TWO_PI = 0.15915494309189533577;
+
+float reduce_angle(float theta) {
+  const float k = round(theta * INV_TWO_PI);
+  precise float r = theta - k * TWO_PI_HI;
+  r = r - k * TWO_PI_LO;
+  return r;
+}
+
+void main() {
+  const uint pairs_per_token = pc.n_heads * pc.half_rope;
+  const uint total = pc.tokens * pairs_per_token;
+  const uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+  for (uint idx = gl_GlobalInvocationID.x; idx < total; idx += stride) {
+    const uint token = idx / pairs_per_token;
+    const uint in_token = idx - token * pairs_per_token;
+    const uint head = in_token / pc.half_rope;
+    const uint i = in_token - head * pc.half_rope;
+
+    const float inv_freq = exp2(float(i) * pc.log2_inv_freq_step);
+    const float theta = reduce_angle(float(positions[token]) * inv_freq * pc.freq_scale);
+    const float c = cos(theta);
+    const float s = sin(theta);
+
+    const uint base = token * pc.row_stride + head * pc.head_dim;
+    const uint i0 = base + (pc.neox != 0 ? i : 2 * i);
+    const uint i1 = i0 + (pc.neox != 0 ? pc.half_rope : 1);
+    const float x0 = x[i0];
+    const float x1 = x[i1];
+    x[i0] = x0 * c - x1 * s;
+    x[i1] = x0 * s + x1 * c;
+  }
+}

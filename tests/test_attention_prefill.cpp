@@ -1,0 +1,451 @@
+// Prefill attention kernel against the double-precision reference: random shapes (head dims, GQA ratios,
+// lengths that are not tile multiples), chunked prefill, cache capacity beyond the length, strided Q/O, a
+// dominant key, a long sequence, several tile shapes, the tile chooser and bad arguments.
+// Each (KV dtype, head dim, tile) is its own pipeline, and lavapipe needs about a second of CPU to compile one, so
+// the structured cases reuse the shapes of the random ones where they can (the tile height follows t_q: <= 16,
+// <= 32, <= 64 rows).
+//
+// Tolerance: 1e-4 absolute for both KV dtypes. Outputs are convex combinations of V (|v| <= 1); the kernel
+// works in fp32 throughout (dot products of <= 256 terms, exp, sums over <= 1024 keys), which keeps errors at
+// the 1e-6 level (worst seen: 6e-7 on lavapipe). For f16 KV the reference uses K and V rounded to half exactly as
+// stored, so storage rounding
+// (~5e-4 relative) is not part of the error and the same bound applies: a looser f16 bound such as 2e-3 would
+// let an accidental half-precision step inside the kernel go unnoticed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "engine/ops/attention_prefill.hpp"
+#include "gpu_env.hpp"
+#include "reference.hpp"
+
+namespace ckv::test {
+namespace {
+
+constexpr double kTolerance = 1e-4;
+constexpr float kUnwritten = 12345.0f;  // marks output slots the kernel must not touch
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+struct Shape {
+  KvDtype dtype = KvDtype::F16;
+  int n_q = 4, n_kv = 1, d = 64;
+  int t_q = 37, q_offset = 0;
+  int kv_length = 0;  // 0: q_offset + t_q
+  int capacity = 0;   // 0: kv_length
+  bool token_major_q = false;
+  int q_pad = 0;    // extra floats after each token row (token-major Q only)
+  int o_pad = 0;    // extra floats after each output token row
+  float scale = 0;  // 0: 1 / sqrt(d)
+
+  int keys() const { return kv_length ? kv_length : q_offset + t_q; }
+  int cap() const { return capacity ? capacity : keys(); }
+  float softmax_scale() const { return scale != 0 ? scale : 1.0f / std::sqrt(float(d)); }
+  std::string name() const {
+    return std::string(dtype == KvDtype::F16 ? "f16" : "f32") + " n_q=" + std::to_string(n_q) +
+           " n_kv=" + std::to_string(n_kv) + " d=" + std::to_string(d) + " t_q=" + std::to_string(t_q) +
+           " q_offset=" + std::to_string(q_offset) + " kv_length=" + std::to_string(keys()) +
+           " capacity=" + std::to_string(cap());
+  }
+};
+
+// q: [n_q, t_q, d]; k, v: [n_kv, kv_length, d] (the reference's layouts).
+struct Inputs {
+  std::vector<float> q, k, v;
+};
+
+Inputs random_inputs(const Shape& s, uint32_t seed, float q_range = 3.0f) {
+  Inputs in;
+  in.q = random_floats(size_t(s.n_q) * s.t_q * s.d, seed, -q_range, q_range);
+  in.k = random_floats(size_t(s.n_kv) * s.keys() * s.d, seed + 1);
+  in.v = random_floats(size_t(s.n_kv) * s.keys() * s.d, seed + 2);
+  return in;
+}
+
+std::vector<double> reference(const Shape& s, const Inputs& in) {
+  const bool half = s.dtype == KvDtype::F16;
+  // The reference scales by 1/sqrt(d); fold any other scale into Q.
+  std::vector<float> q = in.q;
+  const double q_factor = double(s.softmax_scale()) * std::sqrt(double(s.d));
+  for (float& x : q) x = float(double(x) * q_factor);
+  return attention_reference(q, half ? rounded_to_half(in.k) : in.k, half ? rounded_to_half(in.v) : in.v, s.n_q, s.n_kv,
+                             s.t_q, s.keys(), s.d, s.q_offset);
+}
+
+ops::PrefillAttentionParams params_for(const Shape& s) {
+  ops::PrefillAttentionParams p;
+  p.n_q = s.n_q;
+  p.n_kv = s.n_kv;
+  p.head_dim = s.d;
+  p.t_q = s.t_q;
+  p.q_offset = s.q_offset;
+  p.kv_length = s.keys();
+  p.kv_capacity = s.cap();
+  if (s.token_major_q) {
+    p.q_head_stride = s.d;
+    p.q_token_stride = s.n_q * s.d + s.q_pad;
+  } else {
+    p.q_head_stride = s.t_q * s.d;
+    p.q_token_stride = s.d;
+  }
+  p.o_head_stride = s.d;
+  p.o_token_stride = s.n_q * s.d + s.o_pad;
+  p.scale = s.softmax_scale();
+  p.kv_dtype = s.dtype;
+  return p;
+}
+
+class PrefillAttention : public GpuTest {
+ protected:
+  // Runs the kernel and returns O as [t_q, n_q, d]. Cache rows past kv_length and Q padding hold NaN, so any
+  // read of them shows up in the output; output padding must keep its marker.
+  std::vector<float> run(const Shape& s, const Inputs& in, const ops::PrefillAttentionTiles* tiles = nullptr) {
+    const ops::PrefillAttentionParams p = params_for(s);
+    std::vector<float> q_host(size_t(s.n_q - 1) * p.q_head_stride + size_t(s.t_q - 1) * p.q_token_stride + s.d, kNaN);
+    for (int h = 0; h < s.n_q; ++h)
+      for (int i = 0; i < s.t_q; ++i)
+        for (int c = 0; c < s.d; ++c)
+          q_host[size_t(h) * p.q_head_stride + size_t(i) * p.q_token_stride + c] =
+              in.q[(size_t(h) * s.t_q + i) * s.d + c];
+
+    // K and V share one buffer, as two ranges of a layer's cache.
+    std::vector<float> k_cache(size_t(s.n_kv) * s.cap() * s.d, kNaN), v_cache = k_cache;
+    for (int g = 0; g < s.n_kv; ++g)
+      for (int t = 0; t < s.keys(); ++t)
+        for (int c = 0; c < s.d; ++c) {
+          k_cache[(size_t(g) * s.cap() + t) * s.d + c] = in.k[(size_t(g) * s.keys() + t) * s.d + c];
+          v_cache[(size_t(g) * s.cap() + t) * s.d + c] = in.v[(size_t(g) * s.keys() + t) * s.d + c];
+        }
+    const size_t kv_bytes = k_cache.size() * kv_dtype_bytes(s.dtype);
+    const size_t align = device().info().min_storage_buffer_offset_alignment;
+    const size_t v_offset = (kv_bytes + align - 1) / align * align;
+    std::vector<uint32_t> cache_words((v_offset + kv_bytes + 3) / 4, 0);
+    const auto place = [&](const std::vector<float>& values, size_t byte_offset) {
+      if (s.dtype == KvDtype::F16) {
+        const std::vector<uint32_t> packed = pack_half(values);
+        std::copy(packed.begin(), packed.end(), cache_words.begin() + byte_offset / 4);
+      } else {
+        std::memcpy(reinterpret_cast<char*>(cache_words.data()) + byte_offset, values.data(), kv_bytes);
+      }
+    };
+    place(k_cache, 0);
+    place(v_cache, v_offset);
+
+    const size_t o_count = size_t(s.t_q - 1) * p.o_token_stride + size_t(s.n_q) * s.d;
+    vk::Buffer q_buf = make_buffer(q_host, "Q");
+    vk::Buffer cache = make_buffer(cache_words, "KV cache");
+    vk::Buffer o_buf = make_buffer(std::vector<float>(o_count, kUnwritten), "O");
+    vk::CommandStream stream(device());
+    const vk::BufferRange k_range(cache, 0, kv_bytes), v_range(cache, v_offset, kv_bytes);
+    const vk::BufferRange o_range(o_buf, 0, o_count * 4);
+    if (tiles)
+      ops::record_prefill_attention(ctx(), stream, p, *tiles, q_buf, k_range, v_range, o_range);
+    else
+      ops::record_prefill_attention(ctx(), stream, p, q_buf, k_range, v_range, o_range);
+    stream.submit_and_wait();
+    const std::vector<float> o_host = read<float>(o_buf, o_count);
+
+    std::vector<float> out(size_t(s.t_q) * s.n_q * s.d);
+    size_t touched_padding = 0;
+    for (int i = 0; i < s.t_q; ++i) {
+      for (int c = 0; c < s.n_q * s.d; ++c) out[size_t(i) * s.n_q * s.d + c] = o_host[size_t(i) * p.o_token_stride + c];
+      for (int c = s.n_q * s.d; c < int(p.o_token_stride) && i + 1 < s.t_q; ++c)
+        touched_padding += o_host[size_t(i) * p.o_token_stride + c] != kUnwritten;
+    }
+    EXPECT_EQ(touched_padding, 0u) << "kernel wrote outside the output rows: " << s.name();
+    return out;
+  }
+
+  void expect_matches_reference(const Shape& s, uint32_t seed, const ops::PrefillAttentionTiles* tiles = nullptr) {
+    const Inputs in = random_inputs(s, seed);
+    std::string what = s.name();
+    if (tiles)
+      what += " tile " + std::to_string(tiles->query_rows) + "x" + std::to_string(tiles->key_cols) + "/" +
+              std::to_string(tiles->key_threads);
+    expect_close(run(s, in, tiles), reference(s, in), kTolerance, what);
+  }
+};
+
+// Random inputs over head dims, GQA ratios and lengths around the tile sizes, for both KV dtypes.
+struct RandomCase {
+  KvDtype dtype;
+  int d, gqa, t;
+};
+
+class PrefillAttentionRandom : public PrefillAttention, public ::testing::WithParamInterface<RandomCase> {};
+
+TEST_P(PrefillAttentionRandom, MatchesReference) {
+  const RandomCase c = GetParam();
+  Shape s;
+  s.dtype = c.dtype;
+  s.d = c.d;
+  s.n_kv = c.gqa == 8 ? 1 : 2;
+  s.n_q = s.n_kv * c.gqa;
+  s.t_q = c.t;
+  expect_matches_reference(s, 100u + uint32_t(c.d * 7 + c.gqa * 131 + c.t));
+}
+
+std::vector<RandomCase> random_cases() {
+  std::vector<RandomCase> cases;
+  for (KvDtype dtype : {KvDtype::F16, KvDtype::F32})
+    for (int d : {8, 64, 128})
+      for (int gqa : {1, 3, 4, 8})
+        for (int t : {1, 37, 130}) cases.push_back({dtype, d, gqa, t});
+  return cases;
+}
+
+std::string random_case_name(const ::testing::TestParamInfo<RandomCase>& info) {
+  const RandomCase& c = info.param;
+  return std::string(c.dtype == KvDtype::F16 ? "f16" : "f32") + "_d" + std::to_string(c.d) + "_gqa" +
+         std::to_string(c.gqa) + "_t" + std::to_string(c.t);
+}
+
+INSTANTIATE_TEST_SUITE_P(PrefillAttention, PrefillAttentionRandom, ::testing::ValuesIn(random_cases()),
+                         random_case_name);
+
+TEST_F(PrefillAttention, SmallHeadDims) {
+  for (int d : {6, 32}) {  // 6 leaves half of the last vec4 column empty
+    Shape s;
+    s.d = d;
+    s.n_q = 6;
+    s.n_kv = 2;
+    s.t_q = 45;
+    expect_matches_reference(s, 7u + d);
+  }
+}
+
+TEST_F(PrefillAttention, HeadDim256UsesSmallTilesThatFit) {
+  Shape s;
+  s.d = 256;
+  s.n_q = 2;
+  s.n_kv = 1;
+  s.t_q = 21;
+  expect_matches_reference(s, 11);
+}
+
+TEST_F(PrefillAttention, ChunkedPrefillSeesEarlierKeys) {
+  for (KvDtype dtype : {KvDtype::F16, KvDtype::F32}) {
+    Shape s;
+    s.dtype = dtype;
+    s.n_q = 8;
+    s.n_kv = 2;
+    s.t_q = 37;
+    s.q_offset = 50;  // keys 0..49 come from earlier chunks
+    s.capacity = 100;
+    expect_matches_reference(s, 21);
+  }
+}
+
+TEST_F(PrefillAttention, CacheLongerThanTheChunkIsMaskedCausally) {
+  // kv_length past the chunk's last position: the extra keys must stay invisible.
+  Shape s;
+  s.n_q = 4;
+  s.n_kv = 4;
+  s.t_q = 37;
+  s.q_offset = 5;
+  s.kv_length = 60;
+  s.capacity = 64;
+  expect_matches_reference(s, 31);
+}
+
+TEST_F(PrefillAttention, CapacityBeyondLengthIsNeverRead) {
+  for (KvDtype dtype : {KvDtype::F16, KvDtype::F32}) {
+    Shape s;
+    s.dtype = dtype;
+    s.d = 128;
+    s.n_q = 3;
+    s.n_kv = 1;
+    s.t_q = 33;
+    s.capacity = 97;  // rows 33..96 hold NaN
+    expect_matches_reference(s, 41);
+  }
+}
+
+TEST_F(PrefillAttention, TokenMajorQueriesWithPaddedRows) {
+  // Q read straight out of a fused projection [T, n_q * d + pad]; O rows padded as well.
+  for (KvDtype dtype : {KvDtype::F16, KvDtype::F32}) {
+    Shape s;
+    s.dtype = dtype;
+    s.n_q = 12;
+    s.n_kv = 4;
+    s.d = 64;
+    s.t_q = 37;
+    s.q_offset = 3;
+    s.token_major_q = true;
+    s.q_pad = 2 * 4 * 64;  // room for K and V of the fused projection
+    s.o_pad = 6;
+    expect_matches_reference(s, 51);
+  }
+}
+
+TEST_F(PrefillAttention, ScaleIsTakenFromTheParams) {
+  Shape s;
+  s.n_q = 2;
+  s.n_kv = 1;
+  s.t_q = 40;
+  s.scale = 0.4f;  // far sharper than 1/sqrt(64)
+  expect_matches_reference(s, 61);
+}
+
+TEST_F(PrefillAttention, OneDominantKeyTakesAllTheWeight) {
+  // Every query is close to a direction u, key 5 is 8u, the others are small: each query that can see key 5
+  // puts nearly all its weight on it, so the output is V[5]; earlier queries average what they see.
+  Shape s;
+  s.n_q = 4;
+  s.n_kv = 2;
+  s.d = 64;
+  s.t_q = 40;
+  const int dominant = 5;
+  for (KvDtype dtype : {KvDtype::F16, KvDtype::F32}) {
+    s.dtype = dtype;
+    Inputs in = random_inputs(s, 71, 0.1f);
+    std::vector<float> u = random_floats(s.d, 72);
+    for (size_t i = 0; i < in.q.size(); ++i) in.q[i] += u[i % s.d];
+    for (float& x : in.k) x *= 0.1f;
+    for (int g = 0; g < s.n_kv; ++g)
+      for (int c = 0; c < s.d; ++c) in.k[(size_t(g) * s.keys() + dominant) * s.d + c] = 8.0f * u[c];
+
+    const std::vector<float> got = run(s, in);
+    expect_close(got, reference(s, in), kTolerance, s.name());
+    const std::vector<float> v = s.dtype == KvDtype::F16 ? rounded_to_half(in.v) : in.v;
+    double worst = 0;
+    for (int i = dominant; i < s.t_q; ++i)
+      for (int h = 0; h < s.n_q; ++h) {
+        const int g = h / (s.n_q / s.n_kv);
+        for (int c = 0; c < s.d; ++c)
+          worst = std::max(worst, std::abs(double(got[(size_t(i) * s.n_q + h) * s.d + c]) -
+                                           v[(size_t(g) * s.keys() + dominant) * s.d + c]));
+      }
+    EXPECT_LT(worst, 1e-3) << "output should be V of the dominant key";
+  }
+}
+
+TEST_F(PrefillAttention, LongSequence) {
+  Shape s;
+  s.n_q = 2;
+  s.n_kv = 1;
+  s.d = 64;
+  s.t_q = 1024;
+  const Inputs in = random_inputs(s, 81);
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<float> got = run(s, in);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  expect_close(got, reference(s, in), kTolerance, s.name());
+  RecordProperty("gpu_ms", std::to_string(ms));
+}
+
+TEST_F(PrefillAttention, TileShapesOfThisDeviceMatch) {
+  // Other devices pick other tiles (more shared memory). Every shape would take a minute of shader compilation on
+  // lavapipe, so run one shape per thread-grid width, alternating the tallest and the shortest this device supports
+  // (different rows, keys and columns per thread).
+  // d = 38 makes rows of 10 vec4 (the last half empty), so most shapes also have padding columns; f32 KV to cover
+  // that variant here.
+  Shape s;
+  s.dtype = KvDtype::F32;
+  s.d = 38;
+  s.n_q = 2;
+  s.n_kv = 1;
+  s.t_q = 45;
+  s.q_offset = 30;
+  s.capacity = 80;
+  const auto candidates = ops::prefill_attention_tile_candidates(s.d, device().info().shared_memory_bytes);
+  std::vector<ops::PrefillAttentionTiles> picked;
+  for (uint32_t key_threads : {8u, 16u, 32u}) {
+    std::vector<ops::PrefillAttentionTiles> same_width;
+    for (const auto& t : candidates)
+      if (t.key_threads == key_threads) same_width.push_back(t);
+    ASSERT_FALSE(same_width.empty()) << key_threads;
+    picked.push_back(key_threads == 16 ? same_width.back() : same_width.front());
+  }
+  for (const auto& tiles : picked) expect_matches_reference(s, 101, &tiles);
+}
+
+TEST(PrefillAttentionTiles, FitSharedMemoryAndKeepTheShaderInvariants) {
+  for (uint32_t shared : {16384u, 32768u, 49152u})
+    for (uint32_t d = 2; d <= 256; d += 2)
+      for (uint32_t t_q : {1u, 37u, 1024u}) {
+        if (shared == 16384u && d > 128) continue;  // d = 256 needs more than 16 KiB
+        const auto tiles = ops::choose_prefill_attention_tiles(d, t_q, shared);
+        const std::string what = "d=" + std::to_string(d) + " t_q=" + std::to_string(t_q);
+        EXPECT_LE(tiles.shared_bytes, shared) << what;
+        ASSERT_GT(tiles.key_threads, 0u) << what;
+        const uint32_t row_threads = tiles.workgroup / tiles.key_threads;
+        EXPECT_EQ(tiles.workgroup % tiles.key_threads, 0u) << what;
+        EXPECT_EQ(tiles.query_rows % row_threads, 0u) << what;
+        EXPECT_EQ(tiles.key_cols % tiles.key_threads, 0u) << what;
+        EXPECT_EQ(tiles.key_cols % 4, 0u) << what;
+        EXPECT_LE(tiles.query_rows, std::max(16u, std::bit_ceil(t_q))) << what;
+      }
+  // lavapipe's 32 KiB: d = 128 runs 32 query rows against 16 keys at a time.
+  const auto tiles = ops::choose_prefill_attention_tiles(128, 1024, 32768);
+  EXPECT_EQ(tiles.query_rows, 32u);
+  EXPECT_EQ(tiles.key_cols, 16u);
+  EXPECT_THROW(ops::choose_prefill_attention_tiles(256, 64, 8192), std::invalid_argument);
+}
+
+TEST_F(PrefillAttention, BadArgumentsAreRejected) {
+  Shape s;
+  s.n_q = 4;
+  s.n_kv = 2;
+  s.d = 16;
+  s.t_q = 8;
+  s.capacity = 16;
+  const ops::PrefillAttentionParams good = params_for(s);
+  vk::Buffer q = make_zeroed(size_t(s.n_q) * s.t_q * s.d * 4);
+  vk::Buffer kv = make_zeroed(size_t(s.n_kv) * s.cap() * s.d * 2);
+  vk::Buffer o = make_zeroed(size_t(s.n_q) * s.t_q * s.d * 4);
+  vk::Buffer small = make_zeroed(64);
+  vk::CommandStream stream(device());
+
+  const auto expect_error = [&](ops::PrefillAttentionParams p, const std::string& needle,
+                                const vk::BufferRange& q_range, const vk::BufferRange& k_range,
+                                const vk::BufferRange& o_range) {
+    try {
+      ops::record_prefill_attention(ctx(), stream, p, q_range, k_range, kv, o_range);
+      ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const auto expect_param_error = [&](auto change, const std::string& needle) {
+    ops::PrefillAttentionParams p = good;
+    change(p);
+    expect_error(p, needle, q, kv, o);
+  };
+  expect_param_error([](auto& p) { p.n_kv = 3; }, "multiple of n_kv");
+  expect_param_error([](auto& p) { p.n_kv = 0; }, "positive");
+  expect_param_error([](auto& p) { p.head_dim = 15; }, "head_dim");
+  expect_param_error([](auto& p) { p.head_dim = 258; }, "head_dim");
+  expect_param_error([](auto& p) { p.t_q = 0; }, "t_q");
+  expect_param_error([](auto& p) { p.kv_capacity = 4; }, "exceeds kv_capacity");
+  expect_param_error([](auto& p) { p.kv_length = 6; }, "exceeds kv_length");
+  expect_param_error([](auto& p) { p.q_offset = 2; }, "exceeds kv_length");
+  expect_param_error([](auto& p) { p.o_token_stride = 8; }, "overlap");
+  expect_param_error([](auto& p) { p.scale = std::numeric_limits<float>::infinity(); }, "scale");
+  expect_param_error(
+      [](auto& p) {
+        p.kv_capacity = 64;
+        p.kv_length = 64;
+      },
+      "K needs");
+  expect_error(good, "Q needs", small, kv, o);
+  expect_error(good, "K needs", q, small, o);
+  expect_error(good, "O needs", q, kv, small);
+  ops::PrefillAttentionTiles odd_tiles = ops::choose_prefill_attention_tiles(s.d, s.t_q, 32768);
+  odd_tiles.key_threads = 7;
+  try {
+    ops::record_prefill_attention(ctx(), stream, good, odd_tiles, q, kv, kv, o);
+    ADD_FAILURE() << "expected an error for an unsupported tile";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("not supported"), std::string::npos) << e.what();
+  }
+  stream.submit_and_wait();  // nothing was recorded
+}
+
+}  // namespace
+}  // namespace ckv::test

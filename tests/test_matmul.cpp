@@ -1,0 +1,325 @@
+// Matrix-vector and tiled matrix-matrix products straight from ggml weight blocks, against a double-precision
+// reference over the CPU-dequantized weights. Tolerance: matmul_tolerance() (2e-6 · sqrt(K) of Σ|w·x| for every
+// type, since the kernels see the reference's exact dequantized values); one-hot inputs must match exactly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+
+#include "engine/ops/copy.hpp"
+#include "engine/ops/get_rows.hpp"
+#include "engine/ops/matmul.hpp"
+#include "gpu_env.hpp"
+#include "matmul_helpers.hpp"
+
+namespace ckv::test {
+namespace {
+
+using ops::MatmulKernel;
+using ops::MatmulOptions;
+
+constexpr float kSentinel = -12345.0f;
+
+struct Case {
+  uint32_t t = 1;
+  uint32_t x_pad = 4;  // x row stride = k + x_pad
+  uint32_t y_pad = 3;  // y row stride = n + y_pad
+  bool accumulate = false;
+  uint64_t w_offset = 0;  // bytes of other data before the weight in its buffer
+  MatmulOptions options;
+};
+
+std::string describe(const TestWeight& w, const Case& c) {
+  const char* kernels[] = {"auto", "vector", "tiled"};
+  return type_label(w.type) + " k=" + std::to_string(w.k) + " n=" + std::to_string(w.n) + " t=" + std::to_string(c.t) +
+         " kernel=" + kernels[int(c.options.kernel)] + (c.options.subgroup_ops ? "" : " shared-reduce") +
+         (c.options.large_tiles ? "" : " small-tiles") + (c.accumulate ? " accumulate" : "") +
+         " w_offset=" + std::to_string(c.w_offset) + " max_piece=" + std::to_string(c.options.max_piece_bytes);
+}
+
+class Matmul : public GpuTest {
+ protected:
+  vk::Buffer upload_weight(const TestWeight& w, uint64_t offset) {
+    std::vector<uint8_t> bytes(offset, 0xA5);  // other data before the tensor
+    bytes.insert(bytes.end(), w.bytes.begin(), w.bytes.end());
+    return make_buffer(bytes, "test weight");
+  }
+
+  // Runs the product and returns all of Y ([t][n + y_pad], starting from y_init or the sentinel).
+  std::vector<float> run(const TestWeight& w, const std::vector<float>& x, const Case& c,
+                         const std::vector<float>& y_init = {}) {
+    const uint32_t x_stride = w.k + c.x_pad, y_stride = w.n + c.y_pad;
+    const vk::Buffer weight = upload_weight(w, c.w_offset);
+    const vk::Buffer xb = make_buffer(x, "x");
+    std::vector<float> y0 = y_init.empty() ? std::vector<float>(size_t(c.t) * y_stride, kSentinel) : y_init;
+    const vk::Buffer yb = make_buffer(y0, "y");
+    vk::CommandStream stream(device());
+    ops::record_matmul(ctx(), stream, ops::WeightView{&weight, c.w_offset, w.type, w.k, w.n}, xb, c.t, x_stride, yb,
+                       y_stride, c.accumulate, c.options);
+    stream.submit_and_wait();
+    return read<float>(yb, y0.size());
+  }
+
+  std::vector<float> random_x(const TestWeight& w, const Case& c, uint32_t seed) {
+    return random_floats(size_t(c.t) * (w.k + c.x_pad), seed, -1.0f, 1.0f);
+  }
+
+  // Compares Y with the reference (+ y_init when accumulating) and checks the padding columns were not written.
+  void check(const TestWeight& w, const std::vector<float>& x, const Case& c, const std::vector<float>& got,
+             const std::vector<float>& y_init = {}) {
+    const uint32_t x_stride = w.k + c.x_pad, y_stride = w.n + c.y_pad;
+    const MatmulReference ref = matmul_reference(w, x, c.t, x_stride);
+    size_t bad = 0;
+    double worst_ratio = 0;
+    for (uint32_t i = 0; i < c.t; ++i) {
+      for (uint32_t j = 0; j < w.n; ++j) {
+        const size_t yi = size_t(i) * y_stride + j;
+        double want = ref.y[size_t(i) * w.n + j];
+        double tol = matmul_tolerance(w.k, ref.abs_sum[size_t(i) * w.n + j]);
+        if (c.accumulate) {
+          want += y_init[yi];
+          tol += 1.2e-7 * std::abs(want);
+        }
+        const double err = std::abs(double(got[yi]) - want);
+        worst_ratio = std::max(worst_ratio, err / tol);
+        if (!(err <= tol) && bad++ < 5)
+          ADD_FAILURE() << describe(w, c) << ": y[" << i << "][" << j << "] = " << got[yi] << ", want " << want
+                        << " (tolerance " << tol << ")";
+      }
+      for (uint32_t j = w.n; j < y_stride; ++j) {
+        const size_t yi = size_t(i) * y_stride + j;
+        const float untouched = y_init.empty() ? kSentinel : y_init[yi];
+        if (got[yi] != untouched && bad++ < 5) ADD_FAILURE() << describe(w, c) << ": padding y[" << i << "][" << j << "] written";
+      }
+    }
+    EXPECT_EQ(bad, 0u) << describe(w, c) << " worst error / tolerance " << worst_ratio;
+  }
+
+  void run_and_check(const TestWeight& w, const Case& c, uint32_t seed) {
+    const std::vector<float> x = random_x(w, c, seed);
+    check(w, x, c, run(w, x, c));
+  }
+};
+
+class MatmulTypes : public Matmul, public ::testing::WithParamInterface<GgmlType> {
+ protected:
+  // K = 3 blocks of 32 (types with 32-element blocks) and 3 super-blocks of 256 (every type).
+  std::vector<uint32_t> ks() const {
+    if (quant::block_layout(GetParam()).block_size == 256) return {768};
+    return {96, 768};
+  }
+};
+
+TEST_P(MatmulTypes, RandomInputsEveryTokenCountBothKernels) {
+  for (uint32_t k : ks()) {
+    const TestWeight w = make_weight(GetParam(), k, 67, 100 + k);  // n = 67: not a multiple of any tile
+    for (uint32_t t : {1u, 2u, 7u, 64u, 130u})
+      for (MatmulKernel kernel : {MatmulKernel::Auto, MatmulKernel::Vector, MatmulKernel::Tiled}) {
+        if (kernel == MatmulKernel::Vector && t > 4 && k != 96) continue;  // chunks of 4: covered at k = 96
+        Case c;
+        c.t = t;
+        c.options.kernel = kernel;
+        run_and_check(w, c, t * 31 + k);
+      }
+  }
+}
+
+TEST_P(MatmulTypes, RandomBlockBytes) {
+  const TestWeight w = make_weight(GetParam(), 768, 45, 7, WeightSource::RandomBytes);
+  for (uint32_t t : {1u, 5u, 130u}) {
+    Case c;
+    c.t = t;
+    run_and_check(w, c, t);
+  }
+}
+
+TEST_P(MatmulTypes, SharedMemoryReductionAndSmallTiles) {
+  const TestWeight w = make_weight(GetParam(), 768, 37, 3);
+  Case c;
+  c.options.subgroup_ops = false;
+  c.options.kernel = MatmulKernel::Vector;
+  for (uint32_t t : {1u, 3u, 6u}) {
+    c.t = t;
+    run_and_check(w, c, 40 + t);
+  }
+  c.options = {};
+  c.options.large_tiles = false;
+  c.t = 130;
+  run_and_check(w, c, 50);
+}
+
+TEST_P(MatmulTypes, OneHotInputSelectsAColumnExactly) {
+  const uint32_t k = ks().back();
+  const TestWeight w = make_weight(GetParam(), k, 67, 21, WeightSource::RandomBytes);
+  for (uint32_t t : {1u, 3u, 70u}) {  // matvec (1 and up to 4 vectors) and tiled
+    Case c;
+    c.t = t;
+    c.x_pad = 0;
+    c.y_pad = 0;
+    std::vector<float> x(size_t(t) * k, 0.0f);
+    std::vector<uint32_t> column(t);
+    for (uint32_t i = 0; i < t; ++i) {
+      column[i] = (i * 113 + 5) % k;
+      x[size_t(i) * k + column[i]] = 1.0f;
+    }
+    const std::vector<float> y = run(w, x, c);
+    size_t bad = 0;
+    for (uint32_t i = 0; i < t; ++i)
+      for (uint32_t j = 0; j < w.n; ++j)
+        if (y[size_t(i) * w.n + j] != w.values[size_t(j) * k + column[i]] && bad++ < 5)
+          ADD_FAILURE() << describe(w, c) << ": y[" << i << "][" << j << "] = " << y[size_t(i) * w.n + j]
+                        << ", want W[" << j << "][" << column[i] << "] = " << w.values[size_t(j) * k + column[i]];
+    EXPECT_EQ(bad, 0u);
+  }
+}
+
+TEST_P(MatmulTypes, AllOnesInputGivesRowSums) {
+  const TestWeight w = make_weight(GetParam(), ks().back(), 67, 22);
+  for (uint32_t t : {1u, 9u}) {
+    Case c;
+    c.t = t;
+    const std::vector<float> x(size_t(t) * (w.k + c.x_pad), 1.0f);
+    const std::vector<float> y = run(w, x, c);
+    check(w, x, c, y);
+    // The reference above is the row sum; spot-check it is one.
+    double row0 = 0;
+    for (uint32_t kk = 0; kk < w.k; ++kk) row0 += w.values[kk];
+    EXPECT_NEAR(y[0], row0, matmul_tolerance(w.k, w.k * 4.0));
+  }
+}
+
+TEST_P(MatmulTypes, AccumulateAddsToY) {
+  const TestWeight w = make_weight(GetParam(), ks().front(), 67, 23);
+  for (uint32_t t : {1u, 4u, 70u}) {
+    Case c;
+    c.t = t;
+    c.accumulate = true;
+    const std::vector<float> x = random_x(w, c, 60 + t);
+    const std::vector<float> y0 = random_floats(size_t(t) * (w.n + c.y_pad), 70 + t, -3.0f, 3.0f);
+    check(w, x, c, run(w, x, c, y0), y0);
+  }
+}
+
+// Small pieces and a weight that starts at an unaligned offset: every piece binds from an aligned offset below its
+// first row (base > 0) and rows of odd-word sizes start at 2 mod 4 bytes.
+TEST_P(MatmulTypes, SplitIntoPiecesAtAnUnalignedOffset) {
+  const uint32_t k = ks().front();
+  const TestWeight w = make_weight(GetParam(), k, 67, 24);
+  const uint64_t row_bytes = quant::row_bytes(w.type, k);
+  for (uint32_t t : {1u, 3u, 70u}) {
+    Case c;
+    c.t = t;
+    c.w_offset = 20;
+    c.options.max_piece_bytes = 5 * row_bytes + 40;
+    const ops::WeightView view{nullptr, c.w_offset, w.type, w.k, w.n};
+    vk::Buffer probe(device(), c.w_offset + w.bytes.size(), vk::MemoryKind::DeviceLocal, "probe");
+    ops::WeightView v = view;
+    v.buffer = &probe;
+    const auto pieces = ops::split_weight(device().info(), v, "test", c.options.max_piece_bytes);
+    ASSERT_GE(pieces.size(), 10u);
+    bool some_base = false;
+    for (const auto& p : pieces) {
+      EXPECT_EQ(p.bind_offset % device().info().min_storage_buffer_offset_alignment, 0u);
+      EXPECT_LE(p.bind_bytes, c.options.max_piece_bytes);
+      some_base |= p.base != 0;
+    }
+    EXPECT_TRUE(some_base);
+    run_and_check(w, c, 80 + t);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Matmul, MatmulTypes, ::testing::ValuesIn(kernel_types()),
+                         [](const auto& info) { return type_label(info.param); });
+
+// A weight larger than maxStorageBufferRange (128 MiB on lavapipe): Q8_0 [4096, 33000] is 143.6 MB. Only rows on
+// either side of each split (and the first and last) are checked against the CPU, for matvec and get_rows.
+TEST_F(Matmul, WeightLargerThanOneBindingIsSplit) {
+  const uint32_t k = 4096, n = 33000;
+  const GgmlType type = GgmlType::Q8_0;
+  const uint64_t row_bytes = quant::row_bytes(type, k);
+  if (device().info().max_storage_buffer_range >= row_bytes * n)
+    GTEST_SKIP() << "the device binds " << device().info().max_storage_buffer_range << " bytes at once";
+  std::vector<uint8_t> bytes = random_weight_bytes(type, k, n, 99);
+  const vk::Buffer weight = make_buffer(bytes, "big weight");
+  const ops::WeightView view{&weight, 0, type, k, n};
+  const auto pieces = ops::split_weight(device().info(), view, "test");
+  ASSERT_GE(pieces.size(), 2u);
+
+  std::vector<uint32_t> rows = {0, 1, n - 2, n - 1};
+  for (size_t i = 1; i < pieces.size(); ++i)
+    for (int d = -3; d < 3; ++d) rows.push_back(uint32_t(int64_t(pieces[i].first_row) + d));
+
+  const std::vector<float> x = random_floats(k, 5, -0.5f, 0.5f);
+  const vk::Buffer xb = make_buffer(x, "x");
+  const vk::Buffer yb = make_zeroed(4ull * n, "y");
+  const vk::Buffer ids = make_buffer(rows, "ids");
+  const vk::Buffer emb = make_zeroed(4ull * k * rows.size(), "rows");
+  vk::CommandStream stream(device());
+  ops::record_matmul(ctx(), stream, view, xb, 1, k, yb, n);
+  ops::record_get_rows(ctx(), stream, view, ids, uint32_t(rows.size()), emb);
+  stream.submit_and_wait();
+  const std::vector<float> y = read<float>(yb, n);
+  const std::vector<float> got_rows = read<float>(emb, size_t(k) * rows.size());
+
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const std::vector<float> w_row = quant::dequantize_row(type, bytes, k, rows[r]);
+    double want = 0, abs_sum = 0;
+    for (uint32_t c = 0; c < k; ++c) {
+      want += double(w_row[c]) * x[c];
+      abs_sum += std::abs(double(w_row[c]) * x[c]);
+    }
+    EXPECT_NEAR(y[rows[r]], want, matmul_tolerance(k, abs_sum)) << "row " << rows[r];
+    EXPECT_TRUE(std::equal(w_row.begin(), w_row.end(), got_rows.begin() + r * k)) << "get_rows row " << rows[r];
+  }
+}
+
+// Throughput probe for real GPUs, disabled by default (run with --gtest_also_run_disabled_tests): matvec on a
+// Llama-3-8B FFN-sized weight [4096, 14336] per type, as weight GB/s next to the copy kernel's read+write GB/s,
+// and the tiled product on a 512-token batch in TFLOP/s. Checks a few outputs so that a broken kernel fails.
+TEST_F(Matmul, BadArgumentsAreClearErrors) {
+  const TestWeight w = make_weight(GgmlType::Q4_K, 256, 4, 1);
+  const vk::Buffer weight = make_buffer(w.bytes, "w");
+  const vk::Buffer x = make_zeroed(4 * 256 * 2, "x");
+  const vk::Buffer y = make_zeroed(4 * 4 * 2, "y");
+  vk::CommandStream stream(device());
+  auto expect_error = [&](const ops::WeightView& view, uint32_t t, uint32_t xs, const vk::BufferRange& yr,
+                          uint32_t ys, const std::string& needle) {
+    try {
+      ops::record_matmul(ctx(), stream, view, x, t, xs, yr, ys);
+      ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const ops::WeightView good{&weight, 0, GgmlType::Q4_K, 256, 4};
+  ops::WeightView v = good;
+  v.type = GgmlType::Q5_K;
+  expect_error(v, 1, 256, y, 4, "Q5_K");
+  v = good;
+  v.type = static_cast<GgmlType>(77);
+  expect_error(v, 1, 256, y, 4, "type 77");
+  v = good;
+  v.k = 96;  // not a multiple of the 256-element super-block
+  expect_error(v, 1, 256, y, 4, "multiple of 256");
+  v = good;
+  v.n = 5;  // one row more than the buffer holds
+  expect_error(v, 1, 256, y, 5, "buffer 'w'");
+  v = good;
+  v.offset = 2;
+  expect_error(v, 1, 256, y, 4, "offset");
+  v = good;
+  v.buffer = nullptr;
+  expect_error(v, 1, 256, y, 4, "no buffer");
+  expect_error(good, 0, 256, y, 4, "t = 0");
+  expect_error(good, 1, 254, y, 4, "x_row_stride");
+  expect_error(good, 1, 258, y, 4, "x_row_stride");  // not a multiple of 4
+  expect_error(good, 3, 256, y, 4, "x needs");       // x holds 2 rows
+  expect_error(good, 2, 256, vk::BufferRange(y, 0, 16), 4, "y needs");
+  expect_error(good, 1, 256, y, 3, "y_row_stride");
+  stream.submit_and_wait();  // nothing was recorded
+}
+
+}  // namespace
+}  // namespace ckv::test
