@@ -32,7 +32,7 @@ function(ckv_shader name source)
         -I${CMAKE_CURRENT_SOURCE_DIR} ${defs} --depfile ${dep} -o ${spv} ${src})
   endif()
   add_custom_command(
-    OUTPUT ${cpp}
+    OUTPUT ${spv} ${cpp}  # the .spv first: the compiler's depfile names it, and Ninja matches the first output
     COMMAND ${compile}
     COMMAND ${CKV_SPIRV_VAL} --target-env ${CKV_SHADER_TARGET_ENV} ${spv}
     COMMAND ${CMAKE_COMMAND} -DIN=${spv} -DOUT=${cpp} -DNAME=${name} -P ${PROJECT_SOURCE_DIR}/cmake/EmbedSpirv.cmake
