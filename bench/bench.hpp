@@ -56,6 +56,7 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options);
 

@@ -1,6 +1,7 @@
 // Prefill (causal, GQA) and decode attention on Llama-3.1-8B shapes (32 q heads, 8 KV heads, d = 128, f16 KV).
 // Each case checks output rows against a double-precision CPU computation before it reports a time.
 #include <cmath>
+#include <stdexcept>
 
 #include "bench.hpp"
 #include "bench_data.hpp"
@@ -100,32 +101,61 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
   return results;
 }
 
-std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options) {
-  const std::vector<AttnShape> shapes =
-      options.preset == Preset::Gpu
-          ? std::vector<AttnShape>{{32, 8, 128, 512}, {32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}, {32, 8, 128, 131072}}
-          : std::vector<AttnShape>{{8, 2, 64, 4096}};
-  std::vector<BenchResult> results;
-  for (const AttnShape& s : shapes) {
-    const std::string name = "decode attention L=" + std::to_string(s.t);
-    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-    const auto q = bench_random(size_t(s.n_q) * s.d, 4);
-    const auto k = bench_random(size_t(s.n_kv) * s.t * s.d, 5);
-    const auto v = bench_random(size_t(s.n_kv) * s.t * s.d, 6);
-    vk::Buffer qb = device_buffer(ctx, q, "bench q");
-    vk::Buffer kb = device_buffer(ctx, pack_f16(k), "bench k");
-    vk::Buffer vb = device_buffer(ctx, pack_f16(v), "bench v");
-    vk::Buffer ob(ctx.device(), size_t(s.n_q) * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o");
-    ops::DecodeAttentionParams p;
+namespace {
+
+// Bytes of K/V that the decode cases cycle through on a GPU, so that repeats read from memory and not from the
+// last level cache (50 MiB on an H100).
+constexpr uint64_t kRotateBytes = 256ull << 20;
+
+struct DecodeCase {
+  AttnShape s;
+  std::vector<float> q, k, v;
+  vk::Buffer qb, ob, scratch;
+  std::vector<vk::Buffer> kb, vb;  // identical copies
+  ops::DecodeAttentionParams p;
+
+  DecodeCase(vk::Context& ctx, const AttnShape& shape, bool rotate, uint32_t chunk_size)
+      : s(shape),
+        q(bench_random(size_t(s.n_q) * s.d, 4)),
+        k(bench_random(size_t(s.n_kv) * s.t * s.d, 5)),
+        v(bench_random(size_t(s.n_kv) * s.t * s.d, 6)),
+        qb(device_buffer(ctx, q, "bench q")),
+        ob(ctx.device(), size_t(s.n_q) * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o"),
+        scratch(ctx.device(), 16, vk::MemoryKind::DeviceLocal, "bench scratch placeholder") {
     p.n_q = s.n_q;
     p.n_kv = s.n_kv;
     p.head_dim = s.d;
     p.kv_length = s.t;
     p.kv_capacity = s.t;
     p.scale = 1.0f / std::sqrt(float(s.d));
-    vk::Buffer scratch(ctx.device(), ops::decode_attention_scratch_bytes(p), vk::MemoryKind::DeviceLocal, "bench scratch");
+    p.chunk_size = chunk_size;
+    const auto k16 = pack_f16(k), v16 = pack_f16(v);
+    const uint64_t kv_bytes = uint64_t(k16.size() + v16.size()) * 4;
+    const size_t copies = rotate ? std::max<size_t>(1, (kRotateBytes + kv_bytes - 1) / kv_bytes) : 1;
+    for (size_t c = 0; c < copies; ++c) {
+      kb.push_back(device_buffer(ctx, k16, "bench k"));
+      vb.push_back(device_buffer(ctx, v16, "bench v"));
+    }
+    resize_scratch(ctx);
+  }
+  void resize_scratch(vk::Context& ctx) {
+    scratch = vk::Buffer(ctx.device(), ops::decode_attention_scratch_bytes(p), vk::MemoryKind::DeviceLocal,
+                         "bench scratch");
+  }
+
+  // Times the kernel (with `shape` when given), cycling through the K/V copies, and checks two heads' outputs.
+  BenchResult run(vk::Context& ctx, const BenchOptions& options, const std::string& name,
+                  const ops::DecodeAttentionShape* shape) {
+    size_t next = 0;
     const Timing t = time_on_gpu(
-        ctx, [&](vk::CommandStream& st) { ops::record_decode_attention(ctx, st, p, qb, kb, vb, scratch, ob); },
+        ctx,
+        [&](vk::CommandStream& st) {
+          const size_t c = next++ % kb.size();
+          if (shape)
+            ops::record_decode_attention(ctx, st, p, *shape, qb, kb[c], vb[c], scratch, ob);
+          else
+            ops::record_decode_attention(ctx, st, p, qb, kb[c], vb[c], scratch, ob);
+        },
         options.warmup, options.repeats);
     const auto got = vk::download<float>(ctx.device(), ob, size_t(s.n_q) * s.d);
     double err = 0;
@@ -135,10 +165,13 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
       const auto want = reference_row(q_row, k, v, h / group, s.t, s.d, s.t);
       err = std::max(err, max_error(std::vector<float>(got.begin() + size_t(h) * s.d, got.begin() + size_t(h + 1) * s.d), want));
     }
+    const ops::DecodeAttentionShape used = shape ? *shape : ops::choose_decode_attention_shape(ctx.device().info(), p);
     BenchResult r;
     r.name = name;
     r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"kv_length", s.t}, {"kv", "f16"},
-               {"chunk", ops::decode_attention_chunk_size(p)}, {"chunks", ops::decode_attention_chunks(p)}};
+               {"chunk", ops::decode_attention_chunk_size(p)}, {"chunks", ops::decode_attention_chunks(p)},
+               {"lanes", used.lanes}, {"rows_per_team", used.rows_per_team}, {"workgroup", used.workgroup},
+               {"kv_copies", kb.size()}};
     r.median_us = t.median_us;
     r.min_us = t.min_us;
     r.max_us = t.max_us;
@@ -146,7 +179,53 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
     r.flops = 4.0 * s.n_q * double(s.d) * s.t;
     r.checked = err < kF16Tolerance;
     r.check = "2 heads vs fp64, max abs err " + std::to_string(err);
-    results.push_back(r);
+    return r;
+  }
+};
+
+}  // namespace
+
+std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options) {
+  const bool gpu = options.preset == Preset::Gpu;
+  const std::vector<AttnShape> shapes =
+      gpu ? std::vector<AttnShape>{{32, 8, 128, 512}, {32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}, {32, 8, 128, 131072}}
+          : std::vector<AttnShape>{{8, 2, 64, 4096}};
+  std::vector<BenchResult> results;
+  for (const AttnShape& s : shapes) {
+    const std::string name = "decode attention L=" + std::to_string(s.t);
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    DecodeCase c(ctx, s, gpu, 0);
+    results.push_back(c.run(ctx, options, name, nullptr));
+  }
+  return results;
+}
+
+// Split shapes and chunk sizes around the default at one long context (GPU preset only): which one a device wants.
+std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options) {
+  std::vector<BenchResult> results;
+  if (options.preset != Preset::Gpu) return results;
+  const std::string prefix = "decode sweep L=32768";
+  if (!options.filter.empty() && prefix.find(options.filter) == std::string::npos) return results;
+  DecodeCase c(ctx, {32, 8, 128, 32768}, true, 0);
+  for (uint32_t chunk : {128u, 256u, 512u, 1024u}) {
+    c.p.chunk_size = chunk;
+    c.resize_scratch(ctx);
+    for (uint32_t workgroup : {64u, 128u, 256u})
+      for (uint32_t lanes : {4u, 8u, 16u})
+        for (uint32_t rows : {1u, 2u, 4u}) {
+          ops::DecodeAttentionShape shape;
+          shape.workgroup = workgroup;
+          shape.lanes = lanes;
+          shape.rows_per_team = rows;
+          shape.shuffle = ctx.device().info().subgroup_shuffle && lanes <= ctx.device().info().min_subgroup_size;
+          const std::string name = prefix + " chunk=" + std::to_string(chunk) + " wg=" + std::to_string(workgroup) +
+                                   " lanes=" + std::to_string(lanes) + " rows=" + std::to_string(rows);
+          try {
+            results.push_back(c.run(ctx, options, name, &shape));
+          } catch (const std::invalid_argument&) {
+            // a shape this device cannot run; the sweep covers the others
+          }
+        }
   }
   return results;
 }

@@ -7,6 +7,7 @@ std::vector<BenchSuite> all_suites() {
       {"copy", bench_copy},
       {"prefill_attention", bench_prefill_attention},
       {"decode_attention", bench_decode_attention},
+      {"decode_sweep", bench_decode_sweep},
       {"compression", bench_compression},
       {"matmul", bench_matmul},
   };

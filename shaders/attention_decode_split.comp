@@ -2,11 +2,16 @@
 // Flash-decoding, pass 1 of 2: one new query per query head against one chunk of one KV head's cache.
 //
 // Workgroup (chunk, kv head) reads every K/V row of its chunk once and serves all GROUP query heads that share
-// the KV head. Its threads form teams of LANES threads; a team takes one key row at a time, each lane holding
-// VECS_PER_LANE uvec4 of the row (interleaved, so a team reads contiguous bytes). A lane keeps its slice of the
-// (pre-scaled) queries and of the output accumulators in registers, and every team runs its own online softmax
-// (running max m, sum l, unnormalised o) with no barrier in the main loop. At the end the teams are merged and
-// the chunk writes per query head: m and l (log2 domain) and o[HEAD_DIM], for the reduce pass.
+// the KV head. Its threads form teams of LANES threads; a team takes ROWS_PER_TEAM key rows per step, each lane
+// holding VECS_PER_LANE 16-byte vectors of a row (interleaved, so a team reads contiguous bytes). A lane keeps
+// its slice of the (pre-scaled) queries and of the output accumulators in registers, and every team runs its own
+// online softmax (running max m, sum l, unnormalised o) with no barrier in the main loop. At the end the teams
+// are merged and the chunk writes per query head: m and l (log2 domain) and o[HEAD_DIM], for the reduce pass.
+//
+// Register arrays have fixed sizes (MAX_*) and are walked by single loops of fixed trip count, which glslang's
+// optimizer unrolls: every index is then a literal and the spec-constant guards fold away when the pipeline is
+// specialised. Loops bounded by spec constants (or nested loops) leave dynamically indexed arrays, which NVIDIA's
+// compiler places in local memory.
 //
 // Defines: KV_F32 (f32 cache; default f16 packed in pairs), USE_SHUFFLE (lanes reduce dot products with
 // subgroupShuffleXor; otherwise through shared memory), WITH_PROBS (also writes every key's log2-domain logit
@@ -18,21 +23,28 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint HEAD_DIM = 128;
-layout(constant_id = 2) const uint GROUP = 1;          // query heads per KV head
-layout(constant_id = 3) const uint LANES = 8;          // threads per key row, a power of two
-layout(constant_id = 4) const uint ROWS_PER_TEAM = 2;  // key rows a team takes per step
+layout(constant_id = 2) const uint GROUP = 1;          // query heads per KV head, <= MAX_GROUP
+layout(constant_id = 3) const uint LANES = 8;          // threads per key row, dividing VECS_PER_ROW
+layout(constant_id = 4) const uint ROWS_PER_TEAM = 2;  // key rows a team takes per step, <= MAX_ROWS
 
+const uint MAX_GROUP = 8;
+const uint MAX_VPL = 8;   // 16-byte vectors of a row per lane
+const uint MAX_ROWS = 4;
 #if KV_F32
-const uint ELEMS_PER_VEC = 4;
+const uint VEC4_PER_VEC = 1;  // vec4 of values in one 16-byte vector
 #else
-const uint ELEMS_PER_VEC = 8;
+const uint VEC4_PER_VEC = 2;
 #endif
+const uint ELEMS_PER_VEC = 4 * VEC4_PER_VEC;
 const uint VECS_PER_ROW = HEAD_DIM / ELEMS_PER_VEC;
 const uint VECS_PER_LANE = VECS_PER_ROW / LANES;
-const uint SLICE = VECS_PER_LANE * ELEMS_PER_VEC;  // head dims one lane owns
 const uint THREADS = gl_WorkGroupSize.x;
 const uint TEAMS = THREADS / LANES;
 const uint N_LOGITS = ROWS_PER_TEAM * GROUP;
+// Fixed register-array sizes; index (h * MAX_VPL + j) * VEC4_PER_VEC + e for head h, vector j, vec4 e.
+const uint QO_VEC4 = MAX_GROUP * MAX_VPL * VEC4_PER_VEC;
+const uint MAX_LOGITS = MAX_ROWS * MAX_GROUP;  // s[b * MAX_GROUP + h]
+const uint MAX_LOADS = MAX_ROWS * MAX_VPL;     // kw[b * MAX_VPL + j]
 // Stands for "no key seen yet": finite, so that max/exp2 never meet inf - inf.
 const float NO_MAX = -3.0e38;
 
@@ -56,20 +68,17 @@ layout(push_constant) uniform Push {
 shared float team_m[TEAMS * GROUP];
 shared float team_l[TEAMS * GROUP];
 shared float chunk_m[GROUP];
-shared float merge_buf[THREADS * ELEMS_PER_VEC];
+shared vec4 merge_buf[THREADS * VEC4_PER_VEC];
 #if !USE_SHUFFLE
 shared float partial_dots[THREADS * N_LOGITS];
 #endif
 
-void unpack_vec(uvec4 w, out float x[ELEMS_PER_VEC]) {
+// vec4 number e (< VEC4_PER_VEC) of a 16-byte vector.
+vec4 unpack_vec4(uvec4 w, uint e) {
 #if KV_F32
-  [[unroll]] for (uint e = 0; e < 4; ++e) x[e] = uintBitsToFloat(w[e]);
+  return uintBitsToFloat(w);
 #else
-  [[unroll]] for (uint e = 0; e < 4; ++e) {
-    const vec2 pair = unpack_f16x2(w[e]);
-    x[2 * e] = pair.x;
-    x[2 * e + 1] = pair.y;
-  }
+  return e == 0u ? vec4(unpack_f16x2(w.x), unpack_f16x2(w.y)) : vec4(unpack_f16x2(w.z), unpack_f16x2(w.w));
 #endif
 }
 
@@ -82,6 +91,11 @@ uint thread_index() {
 #endif
 }
 
+bool used_qo(uint i) {
+  const uint h = i / (MAX_VPL * VEC4_PER_VEC), j = (i / VEC4_PER_VEC) % MAX_VPL;
+  return h < GROUP && j < VECS_PER_LANE;
+}
+
 void main() {
   const uint tid = thread_index();
   const uint lane = tid % LANES;
@@ -90,24 +104,23 @@ void main() {
   const uint kv_head = gl_WorkGroupID.y;
   const uint head0 = kv_head * GROUP;
 
-  // This lane's slice of every query of the group, scaled so that exp2(logit) is the softmax numerator.
-  float q[GROUP * SLICE];
-  [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-    [[unroll]] for (uint j = 0; j < VECS_PER_LANE; ++j) {
-      const uint dim0 = (lane + LANES * j) * ELEMS_PER_VEC;
-      [[unroll]] for (uint e = 0; e < ELEMS_PER_VEC; e += 4) {
-        const vec4 x = q_vec[((head0 + h) * HEAD_DIM + dim0 + e) / 4] * pc.logit_scale;
-        [[unroll]] for (uint t = 0; t < 4; ++t) q[(h * VECS_PER_LANE + j) * ELEMS_PER_VEC + e + t] = x[t];
-      }
+  // This lane's slice of every query of the group, scaled so that exp2(logit) is the softmax numerator, and the
+  // output accumulators.
+  vec4 q[QO_VEC4], o[QO_VEC4];
+  [[unroll]] for (uint i = 0; i < QO_VEC4; ++i) {
+    o[i] = vec4(0.0);
+    q[i] = vec4(0.0);
+    if (used_qo(i)) {
+      const uint h = i / (MAX_VPL * VEC4_PER_VEC), j = (i / VEC4_PER_VEC) % MAX_VPL, e = i % VEC4_PER_VEC;
+      const uint dim0 = (lane + LANES * j) * ELEMS_PER_VEC + 4 * e;
+      q[i] = q_vec[((head0 + h) * HEAD_DIM + dim0) / 4] * pc.logit_scale;
     }
   }
-
-  float m[GROUP], l[GROUP], o[GROUP * SLICE];
-  [[unroll]] for (uint h = 0; h < GROUP; ++h) {
+  float m[MAX_GROUP], l[MAX_GROUP];
+  [[unroll]] for (uint h = 0; h < MAX_GROUP; ++h) {
     m[h] = NO_MAX;
     l[h] = 0.0;
   }
-  [[unroll]] for (uint i = 0; i < GROUP * SLICE; ++i) o[i] = 0.0;
 
   const uint chunk_start = chunk * pc.chunk_size;
   const uint chunk_end = max(chunk_start, min(chunk_start + pc.chunk_size, pc.kv_length));
@@ -116,96 +129,106 @@ void main() {
 
   // The loop bounds are uniform over the workgroup (the shared-memory reduction has barriers inside).
   for (uint step0 = chunk_start; step0 < chunk_end; step0 += rows_per_step) {
-    bool valid[ROWS_PER_TEAM];
-    uvec4 kw[ROWS_PER_TEAM * VECS_PER_LANE], vw[ROWS_PER_TEAM * VECS_PER_LANE];
-    // Issue every load of the step first; rows past the chunk (and the cache's unused rows) are never read.
-    [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b) {
-      const uint row = step0 + b * TEAMS + team;
-      valid[b] = row < chunk_end;
-      const uint vec0 = (row_base + row) * VECS_PER_ROW + lane;
-      [[unroll]] for (uint j = 0; j < VECS_PER_LANE; ++j) {
-        kw[b * VECS_PER_LANE + j] = uvec4(0);
-        vw[b * VECS_PER_LANE + j] = uvec4(0);
-        if (valid[b]) {
-          kw[b * VECS_PER_LANE + j] = k_vec[vec0 + LANES * j];
-          vw[b * VECS_PER_LANE + j] = v_vec[vec0 + LANES * j];
-        }
+    // Every load of the step is issued first and unconditionally: rows past the chunk re-read its last row
+    // (inside the cache's valid rows) and get probability 0 below.
+    bool valid[MAX_ROWS];
+    uvec4 kw[MAX_LOADS], vw[MAX_LOADS];
+    [[unroll]] for (uint b = 0; b < MAX_ROWS; ++b) valid[b] = b < ROWS_PER_TEAM && step0 + b * TEAMS + team < chunk_end;
+    [[unroll]] for (uint i = 0; i < MAX_LOADS; ++i) {
+      const uint b = i / MAX_VPL, j = i % MAX_VPL;
+      kw[i] = uvec4(0);
+      vw[i] = uvec4(0);
+      if (b < ROWS_PER_TEAM && j < VECS_PER_LANE) {
+        const uint row = min(step0 + b * TEAMS + team, chunk_end - 1);
+        const uint at = (row_base + row) * VECS_PER_ROW + lane + LANES * j;
+        kw[i] = k_vec[at];
+        vw[i] = v_vec[at];
       }
     }
 
-    float s[N_LOGITS];  // s[b * GROUP + h]: logit of row b for query head h
-    [[unroll]] for (uint i = 0; i < N_LOGITS; ++i) s[i] = 0.0;
-    [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b) {
-      [[unroll]] for (uint j = 0; j < VECS_PER_LANE; ++j) {
-        float kf[ELEMS_PER_VEC];
-        unpack_vec(kw[b * VECS_PER_LANE + j], kf);
-        [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-          float dot_part = 0.0;
-          [[unroll]] for (uint e = 0; e < ELEMS_PER_VEC; ++e)
-            dot_part = fma(q[(h * VECS_PER_LANE + j) * ELEMS_PER_VEC + e], kf[e], dot_part);
-          s[b * GROUP + h] += dot_part;
-        }
+    float s[MAX_LOGITS];
+    [[unroll]] for (uint i = 0; i < MAX_LOGITS; ++i) s[i] = 0.0;
+    [[unroll]] for (uint i = 0; i < MAX_ROWS * MAX_VPL * MAX_GROUP; ++i) {
+      const uint b = i / (MAX_VPL * MAX_GROUP), j = (i / MAX_GROUP) % MAX_VPL, h = i % MAX_GROUP;
+      if (b < ROWS_PER_TEAM && j < VECS_PER_LANE && h < GROUP) {
+        const uint qi = (h * MAX_VPL + j) * VEC4_PER_VEC;
+        float part = dot(q[qi], unpack_vec4(kw[b * MAX_VPL + j], 0));
+        if (VEC4_PER_VEC == 2) part += dot(q[qi + VEC4_PER_VEC - 1], unpack_vec4(kw[b * MAX_VPL + j], 1));
+        s[b * MAX_GROUP + h] += part;
       }
     }
 
 #if USE_SHUFFLE
-    [[unroll]] for (uint mask = 1; mask < LANES; mask <<= 1) {
-      [[unroll]] for (uint i = 0; i < N_LOGITS; ++i) s[i] += subgroupShuffleXor(s[i], mask);
+    [[unroll]] for (uint i = 0; i < 6 * MAX_LOGITS; ++i) {  // masks 1 .. 32
+      const uint mask = 1u << (i / MAX_LOGITS), x = i % MAX_LOGITS;
+      if (mask < LANES && x / MAX_GROUP < ROWS_PER_TEAM && x % MAX_GROUP < GROUP) s[x] += subgroupShuffleXor(s[x], mask);
     }
 #else
     barrier();  // the previous step's readers are done
-    [[unroll]] for (uint i = 0; i < N_LOGITS; ++i) partial_dots[tid * N_LOGITS + i] = s[i];
+    [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) {
+      const uint b = x / MAX_GROUP, h = x % MAX_GROUP;
+      if (b < ROWS_PER_TEAM && h < GROUP) partial_dots[tid * N_LOGITS + b * GROUP + h] = s[x];
+    }
     barrier();
-    [[unroll]] for (uint i = 0; i < N_LOGITS; ++i) s[i] = 0.0;
+    [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) s[x] = 0.0;
     [[dont_unroll]] for (uint c = 0; c < LANES; ++c) {
-      [[unroll]] for (uint i = 0; i < N_LOGITS; ++i) s[i] += partial_dots[(team * LANES + c) * N_LOGITS + i];
+      [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) {
+        const uint b = x / MAX_GROUP, h = x % MAX_GROUP;
+        if (b < ROWS_PER_TEAM && h < GROUP) s[x] += partial_dots[(team * LANES + c) * N_LOGITS + b * GROUP + h];
+      }
     }
 #endif
 
 #if WITH_PROBS
     if (lane == 0) {
-      [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b) {
-        if (valid[b]) {
-          const uint row = step0 + b * TEAMS + team;
-          [[unroll]] for (uint h = 0; h < GROUP; ++h) logits_out[(head0 + h) * pc.kv_length + row] = s[b * GROUP + h];
-        }
+      [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) {
+        const uint b = x / MAX_GROUP, h = x % MAX_GROUP;
+        if (h < GROUP && valid[b]) logits_out[(head0 + h) * pc.kv_length + step0 + b * TEAMS + team] = s[x];
       }
     }
 #endif
 
     // Online softmax: rescale what the team has so far to the new running max, then add this step's rows.
-    [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-      float new_max = m[h];
-      [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b)
-        if (valid[b]) new_max = max(new_max, s[b * GROUP + h]);
-      const float alpha = exp2(m[h] - new_max);
-      m[h] = new_max;
-      l[h] *= alpha;
-      [[unroll]] for (uint i = 0; i < SLICE; ++i) o[h * SLICE + i] *= alpha;
-      [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b) {
-        const float p = valid[b] ? exp2(s[b * GROUP + h] - new_max) : 0.0;
-        s[b * GROUP + h] = p;
-        l[h] += p;
-      }
+    float new_max[MAX_GROUP];
+    [[unroll]] for (uint h = 0; h < MAX_GROUP; ++h) new_max[h] = m[h];
+    [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) {
+      const uint b = x / MAX_GROUP, h = x % MAX_GROUP;
+      if (h < GROUP && valid[b]) new_max[h] = max(new_max[h], s[x]);
     }
-    [[unroll]] for (uint b = 0; b < ROWS_PER_TEAM; ++b) {
-      [[unroll]] for (uint j = 0; j < VECS_PER_LANE; ++j) {
-        float vf[ELEMS_PER_VEC];
-        unpack_vec(vw[b * VECS_PER_LANE + j], vf);
-        [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-          const float p = s[b * GROUP + h];
-          const uint at = (h * VECS_PER_LANE + j) * ELEMS_PER_VEC;
-          [[unroll]] for (uint e = 0; e < ELEMS_PER_VEC; ++e) o[at + e] = fma(p, vf[e], o[at + e]);
-        }
+    float alpha[MAX_GROUP];
+    [[unroll]] for (uint h = 0; h < MAX_GROUP; ++h) {
+      alpha[h] = exp2(m[h] - new_max[h]);
+      m[h] = new_max[h];
+      l[h] *= alpha[h];
+    }
+    [[unroll]] for (uint i = 0; i < QO_VEC4; ++i) {
+      if (used_qo(i)) o[i] *= alpha[i / (MAX_VPL * VEC4_PER_VEC)];
+    }
+    [[unroll]] for (uint x = 0; x < MAX_LOGITS; ++x) {
+      const uint b = x / MAX_GROUP, h = x % MAX_GROUP;
+      const float p = h < GROUP && valid[b] ? exp2(s[x] - new_max[h]) : 0.0;
+      s[x] = p;
+      l[h] += p;
+    }
+    [[unroll]] for (uint i = 0; i < MAX_ROWS * MAX_VPL * MAX_GROUP; ++i) {
+      const uint b = i / (MAX_VPL * MAX_GROUP), j = (i / MAX_GROUP) % MAX_VPL, h = i % MAX_GROUP;
+      if (b < ROWS_PER_TEAM && j < VECS_PER_LANE && h < GROUP) {
+        const uint oi = (h * MAX_VPL + j) * VEC4_PER_VEC;
+        const float p = s[b * MAX_GROUP + h];
+        o[oi] = fma(vec4(p), unpack_vec4(vw[b * MAX_VPL + j], 0), o[oi]);
+        if (VEC4_PER_VEC == 2)
+          o[oi + VEC4_PER_VEC - 1] = fma(vec4(p), unpack_vec4(vw[b * MAX_VPL + j], 1), o[oi + VEC4_PER_VEC - 1]);
       }
     }
   }
 
   // Merge the teams: the chunk's max and sum per query head...
   if (lane == 0) {
-    [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-      team_m[team * GROUP + h] = m[h];
-      team_l[team * GROUP + h] = l[h];
+    [[unroll]] for (uint h = 0; h < MAX_GROUP; ++h) {
+      if (h < GROUP) {
+        team_m[team * GROUP + h] = m[h];
+        team_l[team * GROUP + h] = l[h];
+      }
     }
   }
   barrier();
@@ -221,29 +244,26 @@ void main() {
     partials[2 * pair + 1] = chunk_sum;
   }
   barrier();
-  // ...then the outputs, rescaled to the chunk max and summed over the teams one piece (ELEMS_PER_VEC dims of one
+  // ...then the outputs, rescaled to the chunk max and summed over the teams one piece (one 16-byte vector of one
   // head) of every lane's slice at a time. The piece loop stays a loop: the barriers inside it appear once in the
-  // code (drivers that implement barriers by splitting the shader compile it much faster), and the register
-  // array is still indexed with constants only.
-  [[unroll]] for (uint h = 0; h < GROUP; ++h) {
-    const float factor = exp2(m[h] - chunk_m[h]);
-    [[unroll]] for (uint i = 0; i < SLICE; ++i) o[h * SLICE + i] *= factor;
+  // code (drivers that implement barriers by splitting the shader compile it much faster).
+  [[unroll]] for (uint i = 0; i < QO_VEC4; ++i) {
+    const uint h = i / (MAX_VPL * VEC4_PER_VEC);
+    if (used_qo(i)) o[i] *= exp2(m[h] - chunk_m[h]);
   }
   const uint o_base = 2 * n_q * pc.n_chunks;
   const uint n_pieces = GROUP * VECS_PER_LANE;
   [[dont_unroll]] for (uint piece = 0; piece < n_pieces; ++piece) {
-    [[unroll]] for (uint candidate = 0; candidate < n_pieces; ++candidate) {
-      if (candidate == piece) {
-        [[unroll]] for (uint e = 0; e < ELEMS_PER_VEC; ++e)
-          merge_buf[tid * ELEMS_PER_VEC + e] = o[candidate * ELEMS_PER_VEC + e];
-      }
+    const uint h = piece / VECS_PER_LANE, j = piece % VECS_PER_LANE;
+    [[unroll]] for (uint i = 0; i < QO_VEC4; ++i) {
+      const uint ih = i / (MAX_VPL * VEC4_PER_VEC), ij = (i / VEC4_PER_VEC) % MAX_VPL;
+      if (used_qo(i) && ih == h && ij == j) merge_buf[tid * VEC4_PER_VEC + i % VEC4_PER_VEC] = o[i];
     }
     barrier();
-    const uint h = piece / VECS_PER_LANE, j = piece % VECS_PER_LANE;
     for (uint t = tid; t < LANES * ELEMS_PER_VEC; t += THREADS) {
       const uint c = t / ELEMS_PER_VEC, e = t % ELEMS_PER_VEC;
       float total = 0.0;
-      for (uint tm = 0; tm < TEAMS; ++tm) total += merge_buf[(tm * LANES + c) * ELEMS_PER_VEC + e];
+      for (uint tm = 0; tm < TEAMS; ++tm) total += merge_buf[(tm * LANES + c) * VEC4_PER_VEC + e / 4][e % 4];
       const uint dim = (c + LANES * j) * ELEMS_PER_VEC + e;
       partials[o_base + ((head0 + h) * pc.n_chunks + chunk) * HEAD_DIM + dim] = total;
     }

@@ -19,6 +19,9 @@ constexpr uint32_t kChunkRounding = 64;
 constexpr uint32_t kRegisterFloats = 64;      // target floats of query slice (and as many of output) per thread
 constexpr uint32_t kReduceWorkgroup = 128;
 constexpr uint32_t kMaxChunks = 65535;
+// Register-array bounds of the split shader (MAX_VPL, MAX_ROWS in attention_decode_split.comp).
+constexpr uint32_t kMaxVectorsPerLane = 8;
+constexpr uint32_t kMaxRowsPerTeam = 4;
 
 uint32_t ceil_div(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
 
@@ -60,7 +63,11 @@ void check_split_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p
   if (s.workgroup == 0 || s.workgroup % s.lanes || s.workgroup > dev.max_workgroup_invocations)
     fail("shape workgroup " + std::to_string(s.workgroup) + " must be a multiple of lanes and at most " +
          std::to_string(dev.max_workgroup_invocations));
-  if (s.rows_per_team == 0 || s.rows_per_team > 8) fail("shape rows_per_team must be in 1..8");
+  if (vecs_per_row / s.lanes > kMaxVectorsPerLane)
+    fail(lanes + " leaves " + std::to_string(vecs_per_row / s.lanes) + " 16-byte vectors per lane, at most " +
+         std::to_string(kMaxVectorsPerLane));
+  if (s.rows_per_team == 0 || s.rows_per_team > kMaxRowsPerTeam)
+    fail("shape rows_per_team must be in 1.." + std::to_string(kMaxRowsPerTeam));
   if (s.shuffle) {
     if (!dev.subgroup_shuffle) fail("device has no subgroup shuffle");
     if (s.lanes > dev.min_subgroup_size) fail(lanes + " exceeds the smallest subgroup size");
@@ -98,8 +105,13 @@ DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& dev, co
   const uint32_t group = p.n_q / p.n_kv;
   uint32_t wanted = 1;  // lanes so that a thread's slice of the group's queries is about kRegisterFloats
   while (wanted * kRegisterFloats < group * p.head_dim) wanted *= 2;
+  while (wanted * kMaxVectorsPerLane < vecs_per_row) wanted *= 2;
   uint32_t lanes = 1;
   while (lanes < wanted && vecs_per_row % (lanes * 2) == 0) lanes *= 2;
+  if (vecs_per_row / lanes > kMaxVectorsPerLane)
+    fail("head_dim " + std::to_string(p.head_dim) + " splits into " + std::to_string(vecs_per_row) +
+         " 16-byte vectors, which no power-of-two lane count divides into at most " +
+         std::to_string(kMaxVectorsPerLane) + " per lane");
   DecodeAttentionShape shape;
   shape.lanes = lanes;
   shape.shuffle =
