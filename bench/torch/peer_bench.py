@@ -133,13 +133,21 @@ def bench_hf_decode(context=32768, steps=16):
     from transformers.cache_utils import DynamicCache
     config = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                          num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-                         rope_theta=500000.0, attn_implementation="eager")
+                         rope_theta=500000.0)
+    config._attn_implementation = "eager"
     torch.manual_seed(0)
+    torch.set_default_dtype(torch.float16)
     with torch.device("cuda"):
-        model = LlamaForCausalLM(config).to(torch.float16).eval()
+        model = LlamaForCausalLM(config).eval()
+    torch.set_default_dtype(torch.float32)
+    print(f"HF model: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters, "
+          f"attention {model.config._attn_implementation}", flush=True)
     out = []
     for ctx_len in (0, context):
-        cache = DynamicCache()
+        try:
+            cache = DynamicCache(config=config)
+        except TypeError:
+            cache = DynamicCache()
         if ctx_len:
             for layer in range(config.num_hidden_layers):  # a filled cache stands in for the prompt
                 kv = torch.randn(1, N_KV, ctx_len, D, device="cuda", dtype=torch.float16)
