@@ -159,7 +159,7 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
       b.decode_scratch = device_buffer(ctx_, std::max<uint64_t>(ops::decode_attention_scratch_bytes(most), scratch),
                                        "decode attention scratch");
     }
-    if (options_.capture_decode_attention) {
+    if (capture_step_) {
       const uint64_t head_row = uint64_t(c.n_heads) * c.head_dim * 4;
       const vk::BufferRange probs(*b.capture_probs, 4 * capture_.probs_offset[l], 4ull * c.n_heads * p.kv_length);
       ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn, &probs);
@@ -311,7 +311,8 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
   b.decode_ids->flush_to_device();
   b.decode_position->flush_to_device();
 
-  if (options_.capture_decode_attention) prepare_attention_capture();
+  capture_step_ = options_.capture_decode_attention;
+  if (capture_step_) prepare_attention_capture();
 
   vk::CommandStream s(ctx_.device());
   ops::record_get_rows(ctx_, s, weights_.token_embedding, *b.decode_ids, 1, *b.x);
@@ -322,6 +323,7 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
     kv_->append(l, 1);
   }
   record_logits_and_sample(s, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), sampling);
+  capture_step_ = false;
   if (options_.capture_decode_attention) {
     s.copy(vk::BufferRange(*b.capture_probs, 0, 4 * capture_.probs.size()),
            vk::BufferRange(*b.capture_probs_rb, 0, 4 * capture_.probs.size()));

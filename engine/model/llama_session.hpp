@@ -104,6 +104,7 @@ class LlamaSession {
   uint32_t position_ = 0;
   SessionStats stats_;
   DecodeAttentionCapture capture_;
+  bool capture_step_ = false;  // recording a decode step whose attention is captured
 };
 
 }  // namespace ckv
