@@ -4,6 +4,7 @@
 // lengths per layer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -109,23 +110,23 @@ TEST_F(DecodeCapture, FullKvProbsMatchADoubleReferenceAndGiveTheOutputs) {
 TEST_F(DecodeCapture, CompressedLayersOfDifferentLengthsAndCaptureOff) {
   SessionOptions options;
   options.compression.policy = KvPolicy::PyramidKV;
-  options.kv_budget = 12;
+  options.kv_budget = 24;  // window 8: layers keep 40 down to 11 tokens of a prompt of at least 40
   options.capture_decode_attention = true;
   options.context = 128;
   LlamaSession session(ctx(), config_, *weights_, options);
-  const int32_t token = session.prefill(
-      prompt("Bread needs flour, water, salt and yeast. A slow rise in a cool room gives the loaf more flavour, "
-             "and bakers say that time is the most important ingredient of all."), {});
-  session.decode(token, {});
+  const auto tokens = prompt(
+      "Bread needs flour, water, salt and yeast. A slow rise in a cool room gives the loaf more flavour than a "
+      "quick rise in a warm one, and bakers often say that time is the most important ingredient of all.");
+  ASSERT_GE(tokens.size(), 41u);
+  session.decode(session.prefill(tokens, {}), {});
   const auto& cap = session.decode_attention();
-  EXPECT_NE(cap.keys.front(), cap.keys.back());  // the pyramid gives layers different lengths
+  EXPECT_GT(*std::max_element(cap.keys.begin(), cap.keys.end()), *std::min_element(cap.keys.begin(), cap.keys.end()));
   EXPECT_LT(check_capture(session), 2e-4);
 
-  SessionOptions plain;
+  SessionOptions plain;  // capture off: asking for it is an error
   plain.compression.policy = KvPolicy::FullKV;
   plain.context = 64;
   LlamaSession off(ctx(), config_, *weights_, plain);
-  off.decode(off.prefill(prompt("Hello there."), {}), {});
   EXPECT_THROW(off.decode_attention(), std::logic_error);
 }
 

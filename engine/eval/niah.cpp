@@ -16,7 +16,8 @@ namespace ckv {
 
 namespace {
 
-const char* const kIntro = "Read the following text carefully.\n\n";
+// Every haystack sentence and the needle follow a space, so each tokenizes as its own span.
+const char* const kIntro = "Read the following text carefully, then answer the question after it.\n\nText:";
 const char* const kAsk = "\n\nAnswer this question using the text above: ";
 
 std::string field(const nlohmann::json& j, const char* name, const std::string& where) {
@@ -39,10 +40,10 @@ struct PromptText {
 PromptText prompt_text(const Tokenizer& tokenizer, const std::vector<std::string>& haystack, const Needle& needle,
                        size_t count, size_t at) {
   std::string before = kIntro, after;
-  for (size_t i = 0; i < at; ++i) before += (i ? " " : "") + haystack[i % haystack.size()];
+  for (size_t i = 0; i < at; ++i) before += " " + haystack[i % haystack.size()];
   for (size_t i = at; i < count; ++i) after += " " + haystack[i % haystack.size()];
   after += kAsk + needle.question;
-  const std::string needle_text = (at ? " " : "") + needle.text;
+  const std::string needle_text = " " + needle.text;
   const TokenizerData& data = tokenizer.data();
   if (data.chat_template.empty()) return {before, needle_text, after};
   const std::string content = before + needle_text + after;
