@@ -9,5 +9,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   ca-certificates cmake ninja-build g++ pkg-config \
   libvulkan-dev glslc glslang-tools spirv-tools \
   mesa-vulkan-drivers vulkan-validationlayers \
-  libspdlog-dev libfmt-dev libgtest-dev libcli11-dev nlohmann-json3-dev \
+  libspdlog-dev libfmt-dev libgtest-dev libcli11-dev nlohmann-json3-dev libstb-dev \
   python3 python3-pip

@@ -57,6 +57,9 @@ struct LlamaSession::Buffers {
   std::unique_ptr<vk::Buffer> logits, token, token_readback;
   std::unique_ptr<vk::Buffer> decode_ids, decode_position;     // host-visible, one element
   uint32_t decode_scratch_tokens = 0;
+  // Decode attention capture (SessionOptions::capture_decode_attention): device buffers and their readbacks.
+  std::unique_ptr<vk::Buffer> capture_probs, capture_q, capture_out;
+  std::unique_ptr<vk::Buffer> capture_probs_rb, capture_q_rb, capture_out_rb;
 };
 
 LlamaSession::LlamaSession(vk::Context& ctx, const LlamaConfig& config, const LlamaWeights& weights,
@@ -156,7 +159,15 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
       b.decode_scratch = device_buffer(ctx_, std::max<uint64_t>(ops::decode_attention_scratch_bytes(most), scratch),
                                        "decode attention scratch");
     }
-    ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn);
+    if (capture_step_) {
+      const uint64_t head_row = uint64_t(c.n_heads) * c.head_dim * 4;
+      const vk::BufferRange probs(*b.capture_probs, 4 * capture_.probs_offset[l], 4ull * c.n_heads * p.kv_length);
+      ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn, &probs);
+      s.copy(vk::BufferRange(*b.q, 0, head_row), vk::BufferRange(*b.capture_q, l * head_row, head_row));
+      s.copy(vk::BufferRange(*b.attn, 0, head_row), vk::BufferRange(*b.capture_out, l * head_row, head_row));
+    } else {
+      ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn);
+    }
   } else {
     ops::PrefillAttentionParams p;
     p.n_q = c.n_heads;
@@ -300,6 +311,9 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
   b.decode_ids->flush_to_device();
   b.decode_position->flush_to_device();
 
+  capture_step_ = options_.capture_decode_attention;
+  if (capture_step_) prepare_attention_capture();
+
   vk::CommandStream s(ctx_.device());
   ops::record_get_rows(ctx_, s, weights_.token_embedding, *b.decode_ids, 1, *b.x);
   for (uint32_t l = 0; l < c.n_layers; ++l) {
@@ -309,12 +323,72 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
     kv_->append(l, 1);
   }
   record_logits_and_sample(s, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), sampling);
+  capture_step_ = false;
+  if (options_.capture_decode_attention) {
+    s.copy(vk::BufferRange(*b.capture_probs, 0, 4 * capture_.probs.size()),
+           vk::BufferRange(*b.capture_probs_rb, 0, 4 * capture_.probs.size()));
+    s.copy(*b.capture_q, *b.capture_q_rb);
+    s.copy(*b.capture_out, *b.capture_out_rb);
+  }
   s.submit_and_wait();
   kv_->release_retired();
+  if (options_.capture_decode_attention) read_attention_capture();
   ++position_;
   ++stats_.generated_tokens;
   stats_.decode_seconds += seconds_since(started);
   return read_token();
+}
+
+// Lays out this step's probs (each layer's rows start 256-byte aligned, as storage buffer bindings need) and
+// makes the capture buffers large enough.
+void LlamaSession::prepare_attention_capture() {
+  const LlamaConfig& c = config_;
+  Buffers& b = *buffers_;
+  DecodeAttentionCapture& cap = capture_;
+  cap.n_layers = c.n_layers;
+  cap.n_heads = c.n_heads;
+  cap.head_dim = c.head_dim;
+  cap.keys.resize(c.n_layers);
+  cap.probs_offset.resize(c.n_layers);
+  uint64_t floats = 0;
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    cap.keys[l] = kv_->layer(l).length + 1;
+    cap.probs_offset[l] = floats;
+    floats += (uint64_t(c.n_heads) * cap.keys[l] + 63) / 64 * 64;
+  }
+  cap.probs.resize(floats);
+  const uint64_t head_bytes = 4ull * c.n_layers * c.n_heads * c.head_dim;
+  if (!b.capture_probs || b.capture_probs->size() < 4 * floats) {
+    const uint64_t bytes = 4 * (floats + 64ull * c.n_layers * c.n_heads);  // room for 64 more steps
+    b.capture_probs = device_buffer(ctx_, bytes, "decode attention probs");
+    b.capture_probs_rb = device_buffer(ctx_, bytes, "decode attention probs readback", vk::MemoryKind::Readback);
+  }
+  if (!b.capture_q) {
+    b.capture_q = device_buffer(ctx_, head_bytes, "decode queries");
+    b.capture_out = device_buffer(ctx_, head_bytes, "decode attention outputs");
+    b.capture_q_rb = device_buffer(ctx_, head_bytes, "decode queries readback", vk::MemoryKind::Readback);
+    b.capture_out_rb = device_buffer(ctx_, head_bytes, "decode attention outputs readback", vk::MemoryKind::Readback);
+    cap.queries.resize(head_bytes / 4);
+    cap.outputs.resize(head_bytes / 4);
+  }
+}
+
+void LlamaSession::read_attention_capture() {
+  Buffers& b = *buffers_;
+  const auto read = [](vk::Buffer& from, std::vector<float>& to) {
+    from.invalidate_from_device();
+    std::memcpy(to.data(), from.mapped(), to.size() * 4);
+  };
+  read(*b.capture_probs_rb, capture_.probs);
+  read(*b.capture_q_rb, capture_.queries);
+  read(*b.capture_out_rb, capture_.outputs);
+}
+
+const DecodeAttentionCapture& LlamaSession::decode_attention() const {
+  if (!options_.capture_decode_attention)
+    throw std::logic_error("decode attention was not captured: set SessionOptions::capture_decode_attention");
+  if (capture_.keys.empty()) throw std::logic_error("decode attention: no decode step has run yet");
+  return capture_;
 }
 
 std::vector<float> LlamaSession::last_logits() {

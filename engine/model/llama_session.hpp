@@ -28,6 +28,22 @@ struct SessionOptions {
   KvDtype kv_dtype = KvDtype::F16;
   // Called after each layer of the prompt (layers done, layers in all), e.g. for a progress bar.
   std::function<void(uint32_t, uint32_t)> on_prefill_layer;
+  // decode() also reads back every layer's attention (see DecodeAttentionCapture), e.g. for retrieval-head scores.
+  bool capture_decode_attention = false;
+};
+
+// One decode step's attention in every layer, read back from the GPU decode attention kernel.
+struct DecodeAttentionCapture {
+  uint32_t n_layers = 0, n_heads = 0, head_dim = 0;
+  std::vector<uint32_t> keys;          // keys each layer attended over (its cache length, new token included)
+  std::vector<uint64_t> probs_offset;  // where layer l's probs start in `probs`
+  std::vector<float> probs;            // per layer: [n_heads, keys[l]] softmax rows
+  std::vector<float> queries;          // [n_layers, n_heads, head_dim] after RoPE
+  std::vector<float> outputs;          // [n_layers, n_heads, head_dim] attention output (before o_proj)
+
+  std::span<const float> head_probs(uint32_t layer, uint32_t head) const {
+    return std::span<const float>(probs).subspan(probs_offset[layer] + uint64_t(head) * keys[layer], keys[layer]);
+  }
 };
 
 struct SamplingOptions {
@@ -63,6 +79,8 @@ class LlamaSession {
   const SessionStats& stats();
   uint32_t tokens() const { return position_; }
   const KvCache& kv_cache() const { return *kv_; }
+  // The last decode step's attention; needs SessionOptions::capture_decode_attention (else std::logic_error).
+  const DecodeAttentionCapture& decode_attention() const;
 
  private:
   struct Buffers;
@@ -71,6 +89,8 @@ class LlamaSession {
   void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling);
   int32_t read_token();
   void ensure_buffers(uint32_t prompt_tokens);
+  void prepare_attention_capture();
+  void read_attention_capture();
 
   vk::Context& ctx_;
   LlamaConfig config_;
@@ -83,6 +103,8 @@ class LlamaSession {
   uint64_t seeded_with_ = ~0ull;
   uint32_t position_ = 0;
   SessionStats stats_;
+  DecodeAttentionCapture capture_;
+  bool capture_step_ = false;  // recording a decode step whose attention is captured
 };
 
 }  // namespace ckv
