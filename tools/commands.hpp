@@ -30,5 +30,6 @@ Command add_bench_command(CLI::App& app, const GlobalOptions& global);
 Command add_budgets_command(CLI::App& app, const GlobalOptions& global);
 Command add_select_command(CLI::App& app, const GlobalOptions& global);
 Command add_run_command(CLI::App& app, const GlobalOptions& global);
+Command add_convert_llama2c_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace ckv::cli
