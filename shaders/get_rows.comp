@@ -1,7 +1,7 @@
 #version 450
 // out[t][:] = dequantized W row ids[t]: the embedding lookup, for one row range (piece) of W per dispatch.
 //
-// Workgroup row y = token; its threads walk the row in groups of 8 elements. Tokens whose id lies outside the
+// Workgroup row y = token; its threads walk the row in groups of 8 elements (F32/F16 rows may end in one of 4). Tokens whose id lies outside the
 // piece are left to the piece that holds them; ids past the whole weight are written as zeros by the dispatch
 // that has write_unknown set.
 //
@@ -35,10 +35,17 @@ void main() {
   if (!mine && !unknown) return;
   const uint row_off = pc.w_base + (id - pc.first_row) * pc.row_bytes;
   const uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-  for (uint g = gl_GlobalInvocationID.x; g < pc.k / 8u; g += stride) {
+  for (uint g = gl_GlobalInvocationID.x; g < (pc.k + 7u) / 8u; g += stride) {
     vec4 lo = vec4(0.0), hi = vec4(0.0);
-    if (mine) dequant8(row_off, 8u * g, lo, hi);
     const uint o = (tok * pc.k) / 4u + 2u * g;
+#if PLAIN_WTYPE
+    if (8u * g + 8u > pc.k) {  // an F32/F16 row of 8m + 4 elements ends in half a group
+      if (mine) lo = plain_vec4(row_off, 2u * g);
+      out4[o] = lo;
+      continue;
+    }
+#endif
+    if (mine) dequant8(row_off, 8u * g, lo, hi);
     out4[o] = lo;
     out4[o + 1u] = hi;
   }

@@ -14,7 +14,8 @@
 layout(local_size_x_id = 0) in;              // (BN / 4) * (BT / 4)
 layout(constant_id = 1) const uint BN = 64;  // weight rows per tile, a multiple of 4
 layout(constant_id = 2) const uint BT = 64;  // tokens per tile, a multiple of 4
-layout(constant_id = 3) const uint BK = 32;  // k per step: 8, 16 or 32 (divides every K, a multiple of 32)
+layout(constant_id = 3) const uint BK = 32;  // k per step: 8, 16 or 32 (divides every quantized K, a multiple
+                                             // of 32; F32/F16 K, a multiple of 4, is padded with zeros)
 
 layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
 layout(std430, binding = 1) readonly buffer Inputs { vec4 x4[]; };
@@ -53,7 +54,16 @@ void main() {
     for (uint g = tid; g < BN * K_GROUPS; g += THREADS) {
       const uint row = g % BN, kq = g / BN;
       vec4 lo = vec4(0.0), hi = vec4(0.0);
-      if (n0 + row < pc.n) dequant8(pc.w_base + (n0 + row) * pc.row_bytes, k0 + 8u * kq, lo, hi);
+      if (n0 + row < pc.n) {
+        const uint row_off = pc.w_base + (n0 + row) * pc.row_bytes, kk = k0 + 8u * kq;
+#if PLAIN_WTYPE
+        // F32/F16 rows end anywhere on a multiple of 4: past the end the tile holds zeros.
+        if (kk + 8u <= pc.k) dequant8(row_off, kk, lo, hi);
+        else if (kk < pc.k) lo = plain_vec4(row_off, kk / 4u);
+#else
+        dequant8(row_off, kk, lo, hi);
+#endif
+      }
       const uint base = 8u * kq * TN + row / 4u, lane = row % 4u;
       [[unroll]] for (uint e = 0u; e < 4u; ++e) {
         w_tile[base + e * TN][lane] = lo[e];
@@ -63,7 +73,11 @@ void main() {
     for (uint v = tid; v < BT * K_VECS; v += THREADS) {
       const uint tok = v % BT, kv = v / BT;
       vec4 xv = vec4(0.0);
+#if PLAIN_WTYPE
+      if (t0 + tok < pc.t && k0 + 4u * kv < pc.k) xv = x4[((t0 + tok) * pc.x_stride + k0) / 4u + kv];
+#else
       if (t0 + tok < pc.t) xv = x4[((t0 + tok) * pc.x_stride + k0) / 4u + kv];
+#endif
       const uint base = 4u * kv * (BT / 4u) + tok / 4u, lane = tok % 4u;
       [[unroll]] for (uint e = 0u; e < 4u; ++e) x_tile[base + e * (BT / 4u)][lane] = xv[e];
     }

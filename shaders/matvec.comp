@@ -4,7 +4,7 @@
 //
 // A workgroup takes ROWS consecutive weight rows at a time (grid-stride over row groups). Its threads walk the
 // rows in units (quant_types.glsl: 8 elements of F32/F16, one 32-element block, or 64 elements of a K-quant
-// super-block), adjacent threads on adjacent units so that they read adjacent bytes. A thread loads a unit's
+// super-block; an F32/F16 row may end in a half unit of 4), adjacent threads on adjacent units so that they read adjacent bytes. A thread loads a unit's
 // words once, decodes it 4 values at a time without int-to-float conversions, and applies the values to every
 // vector. The per-thread sums are then reduced over the workgroup: with subgroupAdd and one shared slot per
 // subgroup (USE_SUBGROUP_ADD), else with a shared-memory tree.
@@ -26,7 +26,7 @@ layout(std430, binding = 1) readonly buffer Inputs { vec4 x4[]; };
 layout(std430, binding = 2) buffer Outputs { float y[]; };
 
 layout(push_constant) uniform Push {
-  uint k;           // elements per row, a multiple of the block size
+  uint k;           // elements per row, a multiple of the block size (of 4 for F32/F16)
   uint n;           // rows in this piece of the weight
   uint w_base;      // byte offset of the piece's first row in the weight binding
   uint row_bytes;
@@ -74,6 +74,18 @@ void main() {
         }
       }
     }
+#if PLAIN_WTYPE
+    // A row of 8u + 4 elements: its last vec4 goes to the thread that would take the next unit.
+    if (pc.k % UNIT_K != 0u && tid == units % THREADS) {
+      const uint xe = units * (UNIT_K / 4u);
+      vec4 wv[ROWS];
+      [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = plain_vec4(row_off[r], xe);
+      [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+        const vec4 xv = x4[x_row[c] + xe];
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+      }
+    }
+#endif
 
 #if USE_SUBGROUP_ADD
     [[unroll]] for (uint s = 0u; s < SUMS; ++s) {

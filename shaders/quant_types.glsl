@@ -11,8 +11,15 @@
 // so a fused multiply-add gives the same bits):
 // - dequant8(row, k0): elements k0 .. k0 + 7 of a row (k0 a multiple of 8) as two vec4 (get_rows, matmul tiles);
 // - unit_load / unit_vec4: a whole block-sized unit per thread from words loaded once (matvec, bandwidth-bound).
+// Rows of the quantized types hold whole blocks (k a multiple of 32 or 256); rows of F32/F16 any multiple of 4
+// elements, whose last 4 may be a half group or unit: the includers read those with plain_vec4 (PLAIN_WTYPE).
 #ifndef CKV_QUANT_TYPES_GLSL
 #define CKV_QUANT_TYPES_GLSL
+
+#if defined(WTYPE_F32) || defined(WTYPE_F16)
+// Plain types: rows of any multiple of 4 elements, so a row may end in half a group of 8 (plain_vec4 reads it).
+#define PLAIN_WTYPE 1
+#endif
 
 #if defined(WTYPE_F32)
 const uint QBLOCK_K = 32;  // the plain types are walked in groups of 32 too
@@ -54,6 +61,19 @@ float w_half(uint byte_off) { return unpackHalf2x16(weights[byte_off >> 2u] >> (
 
 // Byte j (0..3) of a word, and one 4-bit or 2-bit field of it.
 uint byte_of(uint word, uint j) { return (word >> (8u * j)) & 0xFFu; }
+
+#if PLAIN_WTYPE
+// Elements 4v .. 4v + 3 of a plain row (rows of plain types start on a word).
+vec4 plain_vec4(uint row_off, uint v) {
+#if defined(WTYPE_F32)
+  const uint w = (row_off >> 2u) + 4u * v;
+  return uintBitsToFloat(uvec4(weights[w], weights[w + 1u], weights[w + 2u], weights[w + 3u]));
+#else
+  const uint w = (row_off >> 2u) + 2u * v;
+  return vec4(unpackHalf2x16(weights[w]), unpackHalf2x16(weights[w + 1u]));
+#endif
+}
+#endif
 
 #if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1) || defined(WTYPE_Q4_K)
 // Four nibbles at bit `shift` (0 or 4) of each byte of a word.

@@ -44,7 +44,7 @@ class GetRows : public GpuTest {
 class GetRowsTypes : public GetRows, public ::testing::WithParamInterface<GgmlType> {};
 
 TEST_P(GetRowsTypes, RowsMatchTheCpuExactly) {
-  for (uint32_t k : {96u, 768u}) {
+  for (uint32_t k : {4u, 172u, 96u, 768u}) {  // F32/F16 rows of 8m + 4 elements end in half a group of 8
     if (k % quant::block_layout(GetParam()).block_size) continue;
     for (WeightSource source : {WeightSource::Quantized, WeightSource::RandomBytes}) {
       const TestWeight w = make_weight(GetParam(), k, 67, 5 + k, source);
@@ -88,6 +88,10 @@ TEST_F(GetRows, BadArgumentsAreClearErrors) {
   v = good;
   v.k = 48;
   expect_error(v, 1, out, "multiple of 32");
+  v = good;
+  v.type = GgmlType::F16;
+  v.k = 62;
+  expect_error(v, 1, out, "multiple of 4");
   expect_error(good, 0, out, "t = 0");
   expect_error(good, 5, out, "ids need");  // 4 ids in the buffer
   expect_error(good, 2, vk::BufferRange(out, 0, 256), "out needs");

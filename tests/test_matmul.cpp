@@ -233,6 +233,77 @@ TEST_P(MatmulTypes, SplitIntoPiecesAtAnUnalignedOffset) {
 INSTANTIATE_TEST_SUITE_P(Matmul, MatmulTypes, ::testing::ValuesIn(kernel_types()),
                          [](const auto& info) { return type_label(info.param); });
 
+// F32/F16 rows of any multiple of 4 elements, not of 32: k = 172 is the FFN width of llama2.c's stories260K
+// (8 * 21 + 4: matvec's last unit and the tiled kernel's last 8-group are half full), 4 and 12 shorter than one
+// unit or tile group, 200 a multiple of 8 but not of 32 (the tiled kernel's last k step is partial).
+class MatmulPlainK : public Matmul, public ::testing::WithParamInterface<GgmlType> {};
+
+TEST_P(MatmulPlainK, RowsOfAnyMultipleOfFour) {
+  for (uint32_t k : {4u, 12u, 172u, 200u}) {
+    const TestWeight w = make_weight(GetParam(), k, 67, 300 + k);
+    for (uint32_t t : {1u, 3u, 70u})
+      for (MatmulKernel kernel : {MatmulKernel::Vector, MatmulKernel::Tiled}) {
+        if (kernel == MatmulKernel::Vector && t > 4) continue;
+        Case c;
+        c.t = t;
+        c.options.kernel = kernel;
+        run_and_check(w, c, t * 17 + k);
+      }
+  }
+}
+
+TEST_P(MatmulPlainK, TailWithSharedReductionSmallTilesAccumulateAndPieces) {
+  const uint32_t k = 172;
+  const TestWeight w = make_weight(GetParam(), k, 37, 11);
+  Case c;
+  c.options.subgroup_ops = false;
+  c.options.kernel = MatmulKernel::Vector;
+  for (uint32_t t : {1u, 4u}) {
+    c.t = t;
+    run_and_check(w, c, 90 + t);
+  }
+  c.options = {};
+  c.options.large_tiles = false;
+  c.t = 20;
+  run_and_check(w, c, 95);
+  for (uint32_t t : {1u, 20u}) {
+    Case a;
+    a.t = t;
+    a.accumulate = true;
+    a.w_offset = 8;
+    a.options.max_piece_bytes = 3 * quant::row_bytes(w.type, k) + 40;
+    const std::vector<float> x = random_x(w, a, 100 + t);
+    const std::vector<float> y0 = random_floats(size_t(t) * (w.n + a.y_pad), 110 + t, -3.0f, 3.0f);
+    check(w, x, a, run(w, x, a, y0), y0);
+  }
+}
+
+TEST_P(MatmulPlainK, OneHotInputSelectsTheLastColumnsExactly) {
+  const uint32_t k = 172;
+  const TestWeight w = make_weight(GetParam(), k, 67, 31, WeightSource::RandomBytes);
+  for (uint32_t t : {1u, 3u, 24u}) {
+    Case c;
+    c.t = t;
+    c.x_pad = 0;
+    c.y_pad = 0;
+    std::vector<float> x(size_t(t) * k, 0.0f);
+    for (uint32_t i = 0; i < t; ++i) x[size_t(i) * k + (k - 1 - i % 6)] = 1.0f;  // columns 166..171: the tail
+    const std::vector<float> y = run(w, x, c);
+    size_t bad = 0;
+    for (uint32_t i = 0; i < t; ++i)
+      for (uint32_t j = 0; j < w.n; ++j) {
+        const float want = w.values[size_t(j) * k + (k - 1 - i % 6)];
+        if (y[size_t(i) * w.n + j] != want && bad++ < 5)
+          ADD_FAILURE() << describe(w, c) << ": y[" << i << "][" << j << "] = " << y[size_t(i) * w.n + j] << ", want "
+                        << want;
+      }
+    EXPECT_EQ(bad, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Matmul, MatmulPlainK, ::testing::Values(GgmlType::F32, GgmlType::F16),
+                         [](const auto& info) { return type_label(info.param); });
+
 // A weight larger than maxStorageBufferRange (128 MiB on lavapipe): Q8_0 [4096, 33000] is 143.6 MB. Only rows on
 // either side of each split (and the first and last) are checked against the CPU, for matvec and get_rows.
 TEST_F(Matmul, WeightLargerThanOneBindingIsSplit) {
@@ -303,6 +374,10 @@ TEST_F(Matmul, BadArgumentsAreClearErrors) {
   v = good;
   v.k = 96;  // not a multiple of the 256-element super-block
   expect_error(v, 1, 256, y, 4, "multiple of 256");
+  v = good;
+  v.type = GgmlType::F32;
+  v.k = 6;  // plain rows are read 4 elements at a time
+  expect_error(v, 1, 256, y, 4, "k must be a multiple of 4");
   v = good;
   v.n = 5;  // one row more than the buffer holds
   expect_error(v, 1, 256, y, 5, "buffer 'w'");

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "engine/gguf/gguf_file.hpp"
+#include "engine/gguf/gguf_writer.hpp"
 
 namespace ckv {
 
@@ -30,6 +31,29 @@ TokenizerData tokenizer_data_from_gguf(const GgufFile& file) {
   for (int32_t t : {d.bos, d.eos, d.unk, d.pad})
     if (t >= n) throw std::runtime_error(file.name() + ": special token id " + std::to_string(t) + " out of range");
   return d;
+}
+
+void add_tokenizer_to_gguf(GgufWriter& w, const TokenizerData& d) {
+  if (d.end_of_generation_ids.size() > 1)
+    throw std::invalid_argument("GGUF stores one end-of-turn token, the tokenizer has " +
+                                std::to_string(d.end_of_generation_ids.size()));
+  w.add_string("tokenizer.ggml.model", d.model);
+  if (!d.pre.empty()) w.add_string("tokenizer.ggml.pre", d.pre);
+  w.add_string_array("tokenizer.ggml.tokens", d.tokens);
+  if (!d.scores.empty()) w.add_f32_array("tokenizer.ggml.scores", d.scores);
+  if (!d.token_types.empty()) w.add_i32_array("tokenizer.ggml.token_type", d.token_types);
+  if (!d.merges.empty()) w.add_string_array("tokenizer.ggml.merges", d.merges);
+  const auto id = [&](const char* key, int32_t value) {
+    if (value >= 0) w.add_u32(key, uint32_t(value));
+  };
+  id("tokenizer.ggml.bos_token_id", d.bos);
+  id("tokenizer.ggml.eos_token_id", d.eos);
+  id("tokenizer.ggml.unknown_token_id", d.unk);
+  id("tokenizer.ggml.padding_token_id", d.pad);
+  if (!d.end_of_generation_ids.empty()) id("tokenizer.ggml.eot_token_id", d.end_of_generation_ids.front());
+  w.add_bool("tokenizer.ggml.add_bos_token", d.add_bos);
+  w.add_bool("tokenizer.ggml.add_space_prefix", d.add_space_prefix);
+  if (!d.chat_template.empty()) w.add_string("tokenizer.chat_template", d.chat_template);
 }
 
 }  // namespace ckv

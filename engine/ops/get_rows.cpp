@@ -31,7 +31,7 @@ void record_get_rows(vk::Context& ctx, vk::CommandStream& stream, const WeightVi
   std::transform(variant.begin(), variant.end(), variant.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   const auto& pipeline = shader_pipeline(ctx, variant, 3, 8 * sizeof(uint32_t), {kThreads});
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
-  const uint32_t groups_x = group_count(w.k / 8, kThreads, dev.max_workgroup_count[0]);
+  const uint32_t groups_x = group_count((w.k + 7) / 8, kThreads, dev.max_workgroup_count[0]);
   const uint32_t max_tokens = dev.max_workgroup_count[1];
   for (size_t i = 0; i < pieces.size(); ++i) {
     const WeightPiece& p = pieces[i];

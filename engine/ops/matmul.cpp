@@ -125,9 +125,10 @@ std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const Weight
   const std::string shape = "weight [k " + std::to_string(w.k) + ", n " + std::to_string(w.n) + "] of type " +
                             quant::type_name(w.type);
   if (w.k == 0 || w.n == 0) fail(op, shape + " is empty");
-  if (w.k % 32 || w.k % layout.block_size)
-    fail(op, shape + ": k must be a multiple of " + std::to_string(std::max(32u, layout.block_size)) +
-                 " (the block size)");
+  // Quantized rows are whole blocks (32 or 256 elements); F32/F16 rows are read 4 elements at a time.
+  if (layout.block_size == 1 ? w.k % 4 : w.k % layout.block_size)
+    fail(op, shape + ": k must be a multiple of " +
+                 (layout.block_size == 1 ? std::string("4") : std::to_string(layout.block_size) + " (the block size)"));
   if (w.offset % 4) fail(op, shape + ": offset " + std::to_string(w.offset) + " is not a multiple of 4 bytes");
   const uint64_t row_bytes = quant::row_bytes(w.type, w.k);
   const uint64_t end = w.offset + row_bytes * w.n;

@@ -12,7 +12,8 @@
 
 namespace ckv::ops {
 
-// A weight as stored in GGUF: ggml shape [k (ne0), n (ne1)], n rows of k elements, each row a run of blocks.
+// A weight as stored in GGUF: ggml shape [k (ne0), n (ne1)], n rows of k elements, each row a run of blocks
+// (quantized types: k a multiple of the block size) or of plain values (F32/F16: k a multiple of 4).
 // `offset` (bytes into the buffer) must be a multiple of 4; the buffer must hold the tensor's bytes rounded up to
 // a multiple of 4.
 struct WeightView {
@@ -31,7 +32,7 @@ struct WeightPiece {
 };
 
 // Checks the view (std::invalid_argument naming `op` and the problem: unsupported type, k not a multiple of the
-// block size, tensor outside the buffer, ...) and splits it into pieces of at most `max_piece_bytes` bound bytes
+// block size (of 4 for F32/F16), tensor outside the buffer, ...) and splits it into pieces of at most `max_piece_bytes` bound bytes
 // (0: the device's maxStorageBufferRange), each binding starting at a multiple of minStorageBufferOffsetAlignment.
 std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const WeightView& w, const char* op,
                                       uint64_t max_piece_bytes = 0);
