@@ -16,7 +16,8 @@
 // Subgroup-private shared slices are synchronised with subgroup barriers; coopmat operands are subgroup-uniform.
 //
 // Compile-time: HEAD_DIM (64 or 128), BC (32 or 64), COOPMAT_KHR or COOPMAT_NV.
-// Specialization constant 0: NSG (subgroups per workgroup); the workgroup is 32 * NSG invocations.
+// Specialization constant 0: the workgroup size, 32 * NSG (NSG subgroups of exactly 32: the host asks for full
+// subgroups of 32 through subgroup size control, or the device has only 32).
 // K, V: the cache layout [n_kv, capacity, HEAD_DIM] f16, read as uvec4 (8 halves): HEAD_DIM % 8 == 0 keeps every
 // row 16-byte aligned. Q: f32, O: f32, strided as in attention_prefill.comp.
 #extension GL_EXT_control_flow_attributes : enable
@@ -56,8 +57,8 @@ const uint KB = BC / 16u;  // 16-key blocks of a tile
 const uint HALF_BC = BC / 2u;
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint NSG = 4;
-const uint WG = 32u * NSG;
+layout(constant_id = 0) const uint WG = 128;  // 32 * the number of subgroups
+const uint NSG = WG / 32u;
 const uint BR = 16u * NSG;
 
 layout(std430, binding = 0) readonly buffer QBuf { float q_in[]; };
