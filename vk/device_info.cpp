@@ -153,7 +153,8 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.float16_arithmetic = f12.shaderFloat16;
   info.int8_arithmetic = f12.shaderInt8;
   info.storage_8bit = f12.storageBuffer8BitAccess;
-  info.vulkan_memory_model = f12.vulkanMemoryModel;
+  // Enabling the memory model without its device scope would forbid Device-scope atomics in the other shaders.
+  info.vulkan_memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   info.coopmat_khr = info.coopmat_khr && coopmat_features.cooperativeMatrix;
   info.coopmat_nv = info.coopmat_nv && coopmat_nv_features.cooperativeMatrix;
 
