@@ -29,6 +29,7 @@ struct BenchResult {
   double flops = 0;  // useful floating-point operations (for TFLOP/s)
   bool checked = false;  // output verified against a reference before timing
   std::string check;     // what was verified
+  nlohmann::json metrics;  // numbers behind the check (e.g. max abs diff), recorded in the JSON when set
 };
 
 // Records the work to time into a stream; called once per warm-up and repeat.

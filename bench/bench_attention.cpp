@@ -2,6 +2,8 @@
 // Each case checks output rows against a double-precision CPU computation before it reports a time.
 #include <cmath>
 #include <stdexcept>
+#include <cstdio>
+#include <optional>
 
 #include "bench.hpp"
 #include "bench_data.hpp"
@@ -44,6 +46,10 @@ double max_error(const std::vector<float>& got, const std::vector<double>& want)
 }
 
 constexpr double kF16Tolerance = 5e-3;  // f16 K/V rounding is in the reference; this bounds fp32 accumulation
+// The tensor-core kernel also rounds Q (scaled) and the softmax numerators P to f16 (relative 2^-11 each); with
+// |v| <= 1 and outputs that are convex combinations of V, the expected error is a few 1e-4: 5e-3 leaves 10x margin
+// and still catches a wrong mask, tile or stride (those give errors of order 0.1).
+constexpr double kCoopMatTolerance = 5e-3;
 
 }  // namespace
 
@@ -51,17 +57,39 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
   const std::vector<AttnShape> shapes = options.preset == Preset::Gpu
                                             ? std::vector<AttnShape>{{32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}}
                                             : std::vector<AttnShape>{{8, 2, 64, 256}};
+  const vk::DeviceInfo& info = ctx.device().info();
   std::vector<BenchResult> results;
   for (const AttnShape& s : shapes) {
-    const std::string name = "prefill attention T=" + std::to_string(s.t);
-    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    // The scalar kernel always runs (it is the reference for the tensor-core cases); the tensor-core kernel runs with
+    // the tiles record_prefill_attention would choose and, at the first shape, with every other candidate too.
+    struct Case {
+      std::string name;
+      std::optional<ops::PrefillAttentionCoopMatTiles> tiles;  // nullopt: the scalar kernel
+    };
+    const std::string t_text = " T=" + std::to_string(s.t);
+    std::vector<Case> cases{{"prefill attention" + t_text, std::nullopt}};
+    const auto chosen = ops::choose_prefill_attention_coopmat_tiles(info, s.d, s.t, KvDtype::F16);
+    if (chosen) {
+      cases.push_back({"prefill attention coopmat" + t_text, chosen});
+      if (&s == &shapes.front())
+        for (const auto& t : ops::prefill_attention_coopmat_candidates(info, s.d, KvDtype::F16))
+          if (t.khr != chosen->khr || t.subgroups != chosen->subgroups || t.key_cols != chosen->key_cols)
+            cases.push_back({"prefill attention coopmat " + t.name() + t_text, t});
+    } else if (const auto why = ops::prefill_attention_coopmat_unsupported(info, s.d, KvDtype::F16)) {
+      std::fprintf(stderr, "prefill attention coopmat%s: skipped, %s\n", t_text.c_str(), why->c_str());
+    }
+    bool any_selected = false;
+    for (const Case& c : cases) any_selected |= options.filter.empty() || c.name.find(options.filter) != std::string::npos;
+    if (!any_selected) continue;
+
     const auto q = bench_random(size_t(s.n_q) * s.t * s.d, 1);
     const auto k = bench_random(size_t(s.n_kv) * s.t * s.d, 2);
     const auto v = bench_random(size_t(s.n_kv) * s.t * s.d, 3);
     vk::Buffer qb = device_buffer(ctx, q, "bench q");
     vk::Buffer kb = device_buffer(ctx, pack_f16(k), "bench k");
     vk::Buffer vb = device_buffer(ctx, pack_f16(v), "bench v");
-    vk::Buffer ob(ctx.device(), size_t(s.n_q) * s.t * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o");
+    const size_t o_count = size_t(s.n_q) * s.t * s.d;
+    vk::Buffer ob(ctx.device(), o_count * 4, vk::MemoryKind::DeviceLocal, "bench o");
     ops::PrefillAttentionParams p;
     p.n_q = s.n_q;
     p.n_kv = s.n_kv;
@@ -75,28 +103,67 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
     p.o_token_stride = s.n_q * s.d;
     p.o_head_stride = s.d;
     p.scale = 1.0f / std::sqrt(float(s.d));
-    const Timing t = time_on_gpu(ctx, [&](vk::CommandStream& st) { ops::record_prefill_attention(ctx, st, p, qb, kb, vb, ob); },
-                                 options.warmup, options.repeats);
-    // Check three rows: the first and last query of the last head, and a middle one of head 0.
-    double err = 0;
-    const uint32_t group = s.n_q / s.n_kv;
-    for (auto [h, i] : {std::pair<uint32_t, uint32_t>{s.n_q - 1, 0}, {s.n_q - 1, s.t - 1}, {0, s.t / 2 + 1}}) {
-      std::vector<float> q_row(q.begin() + (size_t(h) * s.t + i) * s.d, q.begin() + (size_t(h) * s.t + i + 1) * s.d);
-      const auto want = reference_row(q_row, k, v, h / group, s.t, s.d, i + 1);
-      const auto got = vk::download<float>(ctx.device(), ob, s.d, (size_t(i) * s.n_q + h) * s.d * 4);
-      err = std::max(err, max_error(got, want));
+    p.path = ops::PrefillAttentionPath::Scalar;
+
+    std::vector<float> scalar_out;  // the whole output of the scalar kernel, once the first case ran
+    const auto run_scalar_once = [&] {
+      if (!scalar_out.empty()) return;
+      vk::CommandStream st(ctx.device());
+      ops::record_prefill_attention(ctx, st, p, qb, kb, vb, ob);
+      st.submit_and_wait();
+      scalar_out = vk::download<float>(ctx.device(), ob, o_count);
+    };
+    for (const Case& c : cases) {
+      if (!options.filter.empty() && c.name.find(options.filter) == std::string::npos) continue;
+      if (c.tiles) run_scalar_once();
+      const auto record = [&](vk::CommandStream& st) {
+        if (c.tiles)
+          ops::record_prefill_attention(ctx, st, p, *c.tiles, qb, kb, vb, ob);
+        else
+          ops::record_prefill_attention(ctx, st, p, qb, kb, vb, ob);
+      };
+      const Timing t = time_on_gpu(ctx, record, options.warmup, options.repeats);
+      // Three rows against fp64: the first and last query of the last head, and a middle one of head 0.
+      double err = 0;
+      const uint32_t group = s.n_q / s.n_kv;
+      for (auto [h, i] : {std::pair<uint32_t, uint32_t>{s.n_q - 1, 0}, {s.n_q - 1, s.t - 1}, {0, s.t / 2 + 1}}) {
+        std::vector<float> q_row(q.begin() + (size_t(h) * s.t + i) * s.d, q.begin() + (size_t(h) * s.t + i + 1) * s.d);
+        const auto want = reference_row(q_row, k, v, h / group, s.t, s.d, i + 1);
+        const auto got = vk::download<float>(ctx.device(), ob, s.d, (size_t(i) * s.n_q + h) * s.d * 4);
+        err = std::max(err, max_error(got, want));
+      }
+      BenchResult r;
+      r.name = c.name;
+      r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"T", s.t}, {"kv", "f16"}, {"causal", true}};
+      r.median_us = t.median_us;
+      r.min_us = t.min_us;
+      r.max_us = t.max_us;
+      r.flops = 2.0 * s.n_q * double(s.d) * double(s.t) * double(s.t);  // 4·n_q·d·T²/2: QKᵀ and PV, causal half
+      r.bytes = double(q.size()) * 4 * 2 + double(k.size()) * 2 * 2;
+      r.metrics["max_abs_err_vs_fp64_rows"] = err;
+      if (!c.tiles) {
+        r.shape["path"] = "scalar";
+        r.checked = err < kF16Tolerance;
+        r.check = "3 output rows vs fp64, max abs err " + std::to_string(err);
+      } else {
+        // The whole output against the scalar kernel's: Q and P are rounded to f16 on this path.
+        const auto got = vk::download<float>(ctx.device(), ob, o_count);
+        double diff = 0;
+        bool finite = true;
+        for (size_t i = 0; i < o_count; ++i) {
+          finite &= std::isfinite(got[i]);
+          diff = std::max(diff, std::abs(double(got[i]) - double(scalar_out[i])));
+        }
+        r.shape["path"] = "coopmat";
+        r.shape["tiles"] = c.tiles->name();
+        r.metrics["max_abs_diff_vs_scalar"] = diff;
+        r.metrics["tolerance_vs_scalar"] = kCoopMatTolerance;
+        r.checked = finite && diff <= kCoopMatTolerance && err < kCoopMatTolerance;
+        r.check = "all outputs vs scalar kernel, max abs diff " + std::to_string(diff) + (finite ? "" : " (non-finite)") +
+                  " (tolerance " + std::to_string(kCoopMatTolerance) + "); 3 rows vs fp64 " + std::to_string(err);
+      }
+      results.push_back(r);
     }
-    BenchResult r;
-    r.name = name;
-    r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"T", s.t}, {"kv", "f16"}, {"causal", true}};
-    r.median_us = t.median_us;
-    r.min_us = t.min_us;
-    r.max_us = t.max_us;
-    r.flops = 2.0 * s.n_q * double(s.d) * double(s.t) * double(s.t);  // 4·n_q·d·T²/2: QKᵀ and PV, causal half
-    r.bytes = double(q.size()) * 4 * 2 + double(k.size()) * 2 * 2;
-    r.checked = err < kF16Tolerance;
-    r.check = "3 output rows vs fp64, max abs err " + std::to_string(err);
-    results.push_back(r);
   }
   return results;
 }

@@ -36,8 +36,8 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options) {
       const double seconds = r.median_us * 1e-6;
       const double gbs = r.bytes > 0 ? r.bytes / seconds / 1e9 : 0;
       const double tflops = r.flops > 0 ? r.flops / seconds / 1e12 : 0;
-      std::printf("%-34s %-44s %12.2f %10.1f %10.2f %s\n", r.name.c_str(), r.shape.dump().substr(0, 44).c_str(),
-                  r.median_us, gbs, tflops, r.checked ? "ok" : "-");
+      std::printf("%-34s %-44s %12.2f %10.1f %10.2f %s (%s)\n", r.name.c_str(), r.shape.dump().substr(0, 44).c_str(),
+                  r.median_us, gbs, tflops, r.checked ? "ok" : "FAIL", r.check.c_str());
       std::fflush(stdout);
       report["results"].push_back({{"suite", suite.name},
                                    {"name", r.name},
@@ -51,6 +51,7 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options) {
                                    {"TFLOPps", tflops},
                                    {"checked", r.checked},
                                    {"check", r.check}});
+      if (!r.metrics.is_null()) report["results"].back()["metrics"] = r.metrics;
     }
   }
   return report;

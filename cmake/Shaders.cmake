@@ -3,6 +3,7 @@
 find_program(CKV_GLSLC glslc)
 find_program(CKV_GLSLANG glslangValidator)
 find_program(CKV_SPIRV_VAL spirv-val REQUIRED)
+find_program(CKV_SPIRV_OPT spirv-opt)
 if(NOT CKV_GLSLC AND NOT CKV_GLSLANG)
   message(FATAL_ERROR "Neither glslc nor glslangValidator was found (install glslc or glslang-tools)")
 endif()
@@ -13,28 +14,50 @@ file(MAKE_DIRECTORY ${CKV_SHADER_OUT})
 set_property(GLOBAL PROPERTY CKV_SHADER_NAMES "")
 set_property(GLOBAL PROPERTY CKV_SHADER_SOURCES "")
 
-# ckv_shader(<variant name> <file.comp> [DEFINES A=1 B ...])
+include(${CMAKE_CURRENT_LIST_DIR}/CoopMatTools.cmake)
+
+# ckv_shader(<variant name> <file.comp> [DEFINES A=1 B ...] [OPTIMIZE] [COOPMAT_KHR])
+# OPTIMIZE: run spirv-opt -O after glslangValidator (glslc always optimizes); shaders whose register arrays must be
+# unrolled need it. COOPMAT_KHR: compile with the tools found by CoopMatTools.cmake for SPIR-V 1.6 (Vulkan 1.3);
+# callers add such variants only when CKV_HAVE_COOPMAT_KHR is set.
 function(ckv_shader name source)
-  cmake_parse_arguments(ARG "" "" "DEFINES" ${ARGN})
+  cmake_parse_arguments(ARG "OPTIMIZE;COOPMAT_KHR" "" "DEFINES" ${ARGN})
   set(src ${CMAKE_CURRENT_SOURCE_DIR}/${source})
   set(spv ${CKV_SHADER_OUT}/${name}.spv)
+  set(raw ${CKV_SHADER_OUT}/${name}.unopt.spv)
   set(cpp ${CKV_SHADER_OUT}/${name}.spv.cpp)
   set(dep ${CKV_SHADER_OUT}/${name}.d)
   set(defs "")
   foreach(d IN LISTS ARG_DEFINES)
     list(APPEND defs -D${d})
   endforeach()
-  if(CKV_GLSLC)
-    set(compile ${CKV_GLSLC} -fshader-stage=compute --target-env=${CKV_SHADER_TARGET_ENV} -O
-        -I ${CMAKE_CURRENT_SOURCE_DIR} ${defs} -MD -MF ${dep} -o ${spv} ${src})
+  if(ARG_COOPMAT_KHR)
+    if(NOT CKV_HAVE_COOPMAT_KHR)
+      message(FATAL_ERROR "ckv_shader(${name} COOPMAT_KHR) without tools for GL_KHR_cooperative_matrix")
+    endif()
+    set(env ${CKV_COOPMAT_KHR_TARGET_ENV})
+    ckv_coopmat_khr_commands(compile optimize validate ${src} ${raw} ${spv} ${dep} "${defs}")
   else()
-    set(compile ${CKV_GLSLANG} -S comp --target-env ${CKV_SHADER_TARGET_ENV}
-        -I${CMAKE_CURRENT_SOURCE_DIR} ${defs} --depfile ${dep} -o ${spv} ${src})
+    set(env ${CKV_SHADER_TARGET_ENV})
+    set(optimize "")
+    if(CKV_GLSLC)
+      set(compile ${CKV_GLSLC} -fshader-stage=compute --target-env=${env} -O
+          -I ${CMAKE_CURRENT_SOURCE_DIR} ${defs} -MD -MF ${dep} -o ${spv} ${src})
+    elseif(ARG_OPTIMIZE AND CKV_SPIRV_OPT)
+      set(compile ${CKV_GLSLANG_ENV} ${CKV_GLSLANG} -S comp --target-env ${env}
+          -I${CMAKE_CURRENT_SOURCE_DIR} ${defs} --depfile ${dep} -o ${raw} ${src})
+      set(optimize COMMAND ${CKV_SPIRV_OPT} -O ${raw} -o ${spv})
+    else()
+      set(compile ${CKV_GLSLANG_ENV} ${CKV_GLSLANG} -S comp --target-env ${env}
+          -I${CMAKE_CURRENT_SOURCE_DIR} ${defs} --depfile ${dep} -o ${spv} ${src})
+    endif()
+    set(validate ${CKV_SPIRV_VAL} --target-env ${env} ${spv})
   endif()
   add_custom_command(
     OUTPUT ${spv} ${cpp}  # the .spv first: the compiler's depfile names it, and Ninja matches the first output
     COMMAND ${compile}
-    COMMAND ${CKV_SPIRV_VAL} --target-env ${CKV_SHADER_TARGET_ENV} ${spv}
+    ${optimize}
+    COMMAND ${validate}
     COMMAND ${CMAKE_COMMAND} -DIN=${spv} -DOUT=${cpp} -DNAME=${name} -P ${PROJECT_SOURCE_DIR}/cmake/EmbedSpirv.cmake
     DEPENDS ${src} ${PROJECT_SOURCE_DIR}/cmake/EmbedSpirv.cmake
     DEPFILE ${dep}

@@ -12,4 +12,10 @@ std::span<const uint32_t> spirv(std::string_view variant_name) {
   throw std::invalid_argument("no embedded shader named '" + std::string(variant_name) + "'");
 }
 
+bool has(std::string_view variant_name) {
+  for (const ShaderBlob& blob : all_blobs())
+    if (variant_name == blob.name) return true;
+  return false;
+}
+
 }  // namespace ckv::shaders

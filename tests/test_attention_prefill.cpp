@@ -11,6 +11,8 @@
 // stored, so storage rounding
 // (~5e-4 relative) is not part of the error and the same bound applies: a looser f16 bound such as 2e-3 would
 // let an accidental half-precision step inside the kernel go unnoticed.
+// These tests pin the scalar kernel (path Scalar); the PrefillAttentionCoopMat tests at the end run the tensor-core
+// kernel where the device has one (skipped on lavapipe) with a tolerance for its f16 Q and P.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include "engine/ops/attention_prefill.hpp"
 #include "gpu_env.hpp"
 #include "reference.hpp"
+#include "shader_registry.hpp"
 
 namespace ckv::test {
 namespace {
@@ -105,7 +108,8 @@ class PrefillAttention : public GpuTest {
   // Runs the kernel and returns O as [t_q, n_q, d]. Cache rows past kv_length and Q padding hold NaN, so any
   // read of them shows up in the output; output padding must keep its marker.
   std::vector<float> run(const Shape& s, const Inputs& in, const ops::PrefillAttentionTiles* tiles = nullptr) {
-    const ops::PrefillAttentionParams p = params_for(s);
+    ops::PrefillAttentionParams p = params_for(s);
+    p.path = path_;
     std::vector<float> q_host(size_t(s.n_q - 1) * p.q_head_stride + size_t(s.t_q - 1) * p.q_token_stride + s.d, kNaN);
     for (int h = 0; h < s.n_q; ++h)
       for (int i = 0; i < s.t_q; ++i)
@@ -145,6 +149,8 @@ class PrefillAttention : public GpuTest {
     const vk::BufferRange o_range(o_buf, 0, o_count * 4);
     if (tiles)
       ops::record_prefill_attention(ctx(), stream, p, *tiles, q_buf, k_range, v_range, o_range);
+    else if (cm_tiles_)
+      ops::record_prefill_attention(ctx(), stream, p, *cm_tiles_, q_buf, k_range, v_range, o_range);
     else
       ops::record_prefill_attention(ctx(), stream, p, q_buf, k_range, v_range, o_range);
     stream.submit_and_wait();
@@ -167,8 +173,14 @@ class PrefillAttention : public GpuTest {
     if (tiles)
       what += " tile " + std::to_string(tiles->query_rows) + "x" + std::to_string(tiles->key_cols) + "/" +
               std::to_string(tiles->key_threads);
-    expect_close(run(s, in, tiles), reference(s, in), kTolerance, what);
+    if (cm_tiles_) what += " coopmat " + cm_tiles_->name();
+    expect_close(run(s, in, tiles), reference(s, in), tolerance_, what);
   }
+
+  // Which kernel run() records; the scalar one unless a test says otherwise.
+  ops::PrefillAttentionPath path_ = ops::PrefillAttentionPath::Scalar;
+  const ops::PrefillAttentionCoopMatTiles* cm_tiles_ = nullptr;
+  double tolerance_ = kTolerance;
 };
 
 // Random inputs over head dims, GQA ratios and lengths around the tile sizes, for both KV dtypes.
@@ -445,6 +457,207 @@ TEST_F(PrefillAttention, BadArgumentsAreRejected) {
     EXPECT_NE(std::string(e.what()).find("not supported"), std::string::npos) << e.what();
   }
   stream.submit_and_wait();  // nothing was recorded
+}
+
+// ---- Tensor-core kernel ----
+// Tolerance 5e-3 absolute: Q (scaled) and P are rounded to f16 (relative 2^-11) before the matrix products, with
+// fp32 accumulation; outputs are convex combinations of V (|v| <= 1) and the scores here stay within a few units,
+// so errors of a few 1e-4 are expected. A wrong mask, stride or tile offset gives errors of order 0.1.
+constexpr double kCoopMatTolerance = 5e-3;
+
+// A device as the H100 reports itself to the tile chooser (the NV list has the shape; KHR too on newer drivers).
+vk::DeviceInfo tensor_core_device() {
+  vk::DeviceInfo info;
+  info.api_version = VK_API_VERSION_1_3;
+  info.subgroup_size = 32;
+  info.subgroup_size_control = true;
+  info.min_subgroup_size = info.max_subgroup_size = 32;
+  info.subgroup_shuffle = true;
+  info.shared_memory_bytes = 49152;
+  info.max_workgroup_invocations = 1024;
+  info.float16_arithmetic = true;
+  info.vulkan_memory_model = true;
+  info.coopmat_nv = true;
+  info.coopmat_nv_shapes = {{16, 8, 16, "f16", "f16", "f32", "f32", "subgroup"},
+                            {16, 16, 16, "f16", "f16", "f32", "f32", "subgroup"}};
+  return info;
+}
+
+TEST(PrefillAttentionCoopMatChoice, NeedsEveryFeatureAndTheShape) {
+  const vk::DeviceInfo good = tensor_core_device();
+  EXPECT_FALSE(ops::prefill_attention_coopmat_unsupported(good, 128, KvDtype::F16));
+  EXPECT_FALSE(ops::prefill_attention_coopmat_unsupported(good, 64, KvDtype::F16));
+  EXPECT_TRUE(ops::prefill_attention_coopmat_unsupported(good, 96, KvDtype::F16));
+  EXPECT_TRUE(ops::prefill_attention_coopmat_unsupported(good, 128, KvDtype::F32));
+  const auto without = [&](auto change) {
+    vk::DeviceInfo info = good;
+    change(info);
+    return ops::prefill_attention_coopmat_unsupported(info, 128, KvDtype::F16).value_or("");
+  };
+  EXPECT_NE(without([](auto& i) { i.coopmat_nv = false; }), "");
+  EXPECT_NE(without([](auto& i) { i.coopmat_nv_shapes.erase(i.coopmat_nv_shapes.begin() + 1); }), "");
+  EXPECT_NE(without([](auto& i) { i.coopmat_nv_shapes[1].c_type = "f16"; }), "");
+  EXPECT_NE(without([](auto& i) { i.float16_arithmetic = false; }), "");
+  EXPECT_NE(without([](auto& i) { i.vulkan_memory_model = false; }), "");
+  EXPECT_NE(without([](auto& i) { i.subgroup_shuffle = false; }), "");
+  EXPECT_NE(without([](auto& i) {
+              i.subgroup_size = 64;
+              i.subgroup_size_control = false;
+            }),
+            "");
+  // Subgroups of 64 that can be asked for 32 (RDNA) are fine: the pipeline then requires 32.
+  vk::DeviceInfo rdna = good;
+  rdna.subgroup_size = 64;
+  rdna.min_subgroup_size = 32;
+  rdna.max_subgroup_size = 64;
+  const auto tiles = ops::choose_prefill_attention_coopmat_tiles(rdna, 128, 4096, KvDtype::F16);
+  ASSERT_TRUE(tiles);
+  EXPECT_EQ(tiles->required_subgroup_size, 32u);
+  // A fixed subgroup of 32 needs no size control.
+  vk::DeviceInfo fixed = good;
+  fixed.subgroup_size_control = false;
+  const auto fixed_tiles = ops::choose_prefill_attention_coopmat_tiles(fixed, 128, 4096, KvDtype::F16);
+  ASSERT_TRUE(fixed_tiles);
+  EXPECT_EQ(fixed_tiles->required_subgroup_size, 0u);
+  // With both extensions, KHR is the choice where this build has its variants, and NV stays a candidate.
+  vk::DeviceInfo both = good;
+  both.coopmat_khr = true;
+  both.coopmat_shapes = good.coopmat_nv_shapes;
+  const bool khr_built = shaders::has("attention_prefill_cm_khr_d128_bc32");
+  const auto both_tiles = ops::choose_prefill_attention_coopmat_tiles(both, 128, 4096, KvDtype::F16);
+  ASSERT_TRUE(both_tiles);
+  EXPECT_EQ(both_tiles->khr, khr_built);
+  const auto all = ops::prefill_attention_coopmat_candidates(both, 128, KvDtype::F16);
+  EXPECT_TRUE(std::any_of(all.begin(), all.end(), [](const auto& t) { return !t.khr; }));
+  EXPECT_EQ(std::any_of(all.begin(), all.end(), [](const auto& t) { return t.khr; }), khr_built);
+}
+
+TEST(PrefillAttentionCoopMatChoice, TilesFitSharedMemory) {
+  vk::DeviceInfo info = tensor_core_device();
+  for (uint32_t shared : {32768u, 49152u, 101376u, 232448u}) {
+    info.shared_memory_bytes = shared;
+    for (uint32_t d : {64u, 128u}) {
+      const auto candidates = ops::prefill_attention_coopmat_candidates(info, d, KvDtype::F16);
+      ASSERT_FALSE(candidates.empty()) << shared << " " << d;
+      for (const auto& t : candidates) {
+        EXPECT_LE(t.shared_bytes, shared);
+        EXPECT_TRUE(t.key_cols == 32 || t.key_cols == 64);
+        EXPECT_FALSE(t.khr);  // only the NV list has the shape here
+      }
+      for (uint32_t t_q : {1u, 20u, 100u, 4096u}) {
+        const auto t = ops::choose_prefill_attention_coopmat_tiles(info, d, t_q, KvDtype::F16);
+        ASSERT_TRUE(t) << shared << " " << d << " " << t_q;
+        EXPECT_LE(t->query_rows(), std::max(32u, std::bit_ceil(t_q)));
+      }
+    }
+  }
+  // 48 KiB at d = 128: 128 query rows (8 subgroups) against 32 keys at a time, 46 KiB.
+  info.shared_memory_bytes = 49152;
+  const auto t = ops::choose_prefill_attention_coopmat_tiles(info, 128, 4096, KvDtype::F16);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->subgroups, 8u);
+  EXPECT_EQ(t->key_cols, 32u);
+  EXPECT_EQ(t->shared_bytes, 2u * 32 * 136 * 2 + 8u * 16 * 36 * 4 + 8u * 16 * 40 * 2);
+}
+
+TEST_F(PrefillAttention, AutoPathAndForcedPaths) {
+  Shape s;
+  s.n_q = 4;
+  s.n_kv = 2;
+  s.d = 64;
+  s.t_q = 37;
+  const bool tensor_cores = !ops::prefill_attention_coopmat_unsupported(device().info(), 64, KvDtype::F16);
+  ops::PrefillAttentionParams p = params_for(s);
+  p.path = ops::PrefillAttentionPath::Auto;
+  EXPECT_EQ(ops::prefill_attention_uses_coopmat(device().info(), p), tensor_cores && !ops::prefill_attention_scalar_forced());
+  p.path = ops::PrefillAttentionPath::Scalar;
+  EXPECT_FALSE(ops::prefill_attention_uses_coopmat(device().info(), p));
+  if (tensor_cores) return;  // the coopmat tests below cover this device
+  // No tensor cores (lavapipe): Auto runs the scalar kernel at its tolerance, CoopMat is an error.
+  path_ = ops::PrefillAttentionPath::Auto;
+  expect_matches_reference(s, 5);
+  path_ = ops::PrefillAttentionPath::CoopMat;
+  EXPECT_THROW(run(s, random_inputs(s, 5)), std::invalid_argument);
+}
+
+class PrefillAttentionCoopMat : public PrefillAttention {
+ protected:
+  // Skips unless the device runs the tensor-core kernel for head dim d.
+  bool use_coopmat(int d) {
+    if (const auto why = ops::prefill_attention_coopmat_unsupported(device().info(), uint32_t(d), KvDtype::F16)) {
+      reason_ = *why;
+      return false;
+    }
+    path_ = ops::PrefillAttentionPath::CoopMat;
+    tolerance_ = kCoopMatTolerance;
+    return true;
+  }
+  std::string reason_;
+};
+
+TEST_F(PrefillAttentionCoopMat, RandomShapesMatchReference) {
+  for (int d : {64, 128}) {
+    if (!use_coopmat(d)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
+    for (int gqa : {1, 4})
+      for (int t : {1, 15, 37, 130, 300}) {
+        Shape s;
+        s.d = d;
+        s.n_kv = 2;
+        s.n_q = 2 * gqa;
+        s.t_q = t;
+        expect_matches_reference(s, 300u + uint32_t(d + gqa * 7 + t));
+      }
+  }
+}
+
+TEST_F(PrefillAttentionCoopMat, ChunksStridesAndCapacity) {
+  if (!use_coopmat(128)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
+  Shape s;
+  s.d = 128;
+  s.n_q = 8;
+  s.n_kv = 2;
+  s.t_q = 77;
+  s.q_offset = 93;      // the chunk sees 93 earlier keys, not a tile multiple
+  s.capacity = 300;     // NaN rows past kv_length must never be read
+  s.token_major_q = true;
+  s.q_pad = 5;          // Q token rows padded (NaN)
+  s.o_pad = 3;          // O rows padded (marker must survive)
+  expect_matches_reference(s, 41);
+  s.token_major_q = false;
+  s.kv_length = s.q_offset + s.t_q + 40;  // keys after the chunk are masked
+  s.scale = 0.05f;
+  expect_matches_reference(s, 42);
+}
+
+TEST_F(PrefillAttentionCoopMat, EveryTileOfThisDevice) {
+  for (int d : {64, 128}) {
+    if (!use_coopmat(d)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
+    Shape s;
+    s.d = d;
+    s.n_q = 4;
+    s.n_kv = 1;
+    s.t_q = 200;
+    s.q_offset = 17;
+    for (const auto& tiles : ops::prefill_attention_coopmat_candidates(device().info(), uint32_t(d), KvDtype::F16)) {
+      cm_tiles_ = &tiles;
+      expect_matches_reference(s, 55u + uint32_t(d));
+    }
+    cm_tiles_ = nullptr;
+  }
+}
+
+TEST_F(PrefillAttentionCoopMat, LongSequenceAndDominantKey) {
+  if (!use_coopmat(128)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
+  Shape s;
+  s.d = 128;
+  s.n_q = 4;
+  s.n_kv = 1;
+  s.t_q = 2000;
+  expect_matches_reference(s, 61);
+  // One key aligned with every query takes (almost) all the weight, far past the first key tile.
+  Inputs in = random_inputs(s, 62, 1.0f);
+  for (int c = 0; c < s.d; ++c) in.k[size_t(1500) * s.d + c] = in.q[size_t(1999) * s.d + c] > 0 ? 1.0f : -1.0f;
+  expect_close(run(s, in), reference(s, in), kCoopMatTolerance, "dominant key " + s.name());
 }
 
 }  // namespace

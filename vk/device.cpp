@@ -121,6 +121,8 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   f12.shaderFloat16 = info_.float16_arithmetic;
   f12.shaderInt8 = info_.int8_arithmetic;
   f12.storageBuffer8BitAccess = info_.storage_8bit;
+  f12.vulkanMemoryModel = info_.vulkan_memory_model;
+  f12.vulkanMemoryModelDeviceScope = info_.vulkan_memory_model;
   VkPhysicalDeviceFeatures2 supported{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   vkGetPhysicalDeviceFeatures2(physical_, &supported);
   features.features.shaderInt64 = supported.features.shaderInt64;

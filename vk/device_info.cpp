@@ -130,6 +130,8 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat_features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv_features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
@@ -138,15 +140,23 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
     *tail = &size_control_features;
     tail = &size_control_features.pNext;
   }
-  if (info.coopmat_khr) *tail = &coopmat_features;
+  if (info.coopmat_khr) {
+    *tail = &coopmat_features;
+    tail = &coopmat_features.pNext;
+  }
+  if (info.coopmat_nv) *tail = &coopmat_nv_features;
   vkGetPhysicalDeviceFeatures2(device, &features);
   info.subgroup_size_control = size_control_ext && size_control_features.subgroupSizeControl &&
-                               size_control_features.computeFullSubgroups;
+                               size_control_features.computeFullSubgroups &&
+                               (size_control.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
   info.storage_16bit = f11.storageBuffer16BitAccess;
   info.float16_arithmetic = f12.shaderFloat16;
   info.int8_arithmetic = f12.shaderInt8;
   info.storage_8bit = f12.storageBuffer8BitAccess;
+  // Enabling the memory model without its device scope would forbid Device-scope atomics in the other shaders.
+  info.vulkan_memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   info.coopmat_khr = info.coopmat_khr && coopmat_features.cooperativeMatrix;
+  info.coopmat_nv = info.coopmat_nv && coopmat_nv_features.cooperativeMatrix;
 
   if (info.coopmat_khr) {
     auto get_shapes = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
@@ -159,6 +169,25 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
           const auto& s = shapes[i];
           info.coopmat_shapes.push_back({s.MSize, s.NSize, s.KSize, component_name(s.AType), component_name(s.BType),
                                          component_name(s.CType), component_name(s.ResultType), scope_name(s.scope)});
+        }
+      }
+    }
+  }
+
+  if (info.coopmat_nv) {
+    auto get_shapes = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+        vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+    uint32_t count = 0;
+    if (get_shapes && get_shapes(device, &count, nullptr) == VK_SUCCESS) {
+      std::vector<VkCooperativeMatrixPropertiesNV> shapes(count, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+      if (get_shapes(device, &count, shapes.data()) == VK_SUCCESS) {
+        // The NV component and scope enums have the values of the KHR ones.
+        for (uint32_t i = 0; i < count; ++i) {
+          const auto& s = shapes[i];
+          info.coopmat_nv_shapes.push_back(
+              {s.MSize, s.NSize, s.KSize, component_name(VkComponentTypeKHR(s.AType)),
+               component_name(VkComponentTypeKHR(s.BType)), component_name(VkComponentTypeKHR(s.CType)),
+               component_name(VkComponentTypeKHR(s.DType)), scope_name(VkScopeKHR(s.scope))});
         }
       }
     }
@@ -210,12 +239,16 @@ std::string format_device_info(const DeviceInfo& info) {
       << ", 8-bit storage " << (info.storage_8bit ? "yes" : "no") << "\n";
   out << "  timestamps on compute queue " << (info.timestamps_on_compute ? "yes" : "no") << ", period "
       << info.timestamp_period_ns << " ns\n";
-  out << "  cooperative matrix (KHR) " << (info.coopmat_khr ? "yes" : "no");
-  if (info.coopmat_nv) out << ", cooperative matrix (NV) yes";
-  out << "\n";
-  for (const auto& s : info.coopmat_shapes)
-    out << "    " << s.m << "x" << s.n << "x" << s.k << " A " << s.a_type << " B " << s.b_type << " C " << s.c_type
-        << " -> " << s.result_type << " (" << s.scope << ")\n";
+  out << "  vulkan memory model " << (info.vulkan_memory_model ? "yes" : "no") << "\n";
+  const auto shapes = [&](const std::vector<CoopMatShape>& list) {
+    for (const auto& s : list)
+      out << "    " << s.m << "x" << s.n << "x" << s.k << " A " << s.a_type << " B " << s.b_type << " C " << s.c_type
+          << " -> " << s.result_type << " (" << s.scope << ")\n";
+  };
+  out << "  cooperative matrix (KHR) " << (info.coopmat_khr ? "yes" : "no") << "\n";
+  shapes(info.coopmat_shapes);
+  out << "  cooperative matrix (NV) " << (info.coopmat_nv ? "yes" : "no") << "\n";
+  shapes(info.coopmat_nv_shapes);
   for (size_t i = 0; i < info.heaps.size(); ++i) {
     const auto& heap = info.heaps[i];
     out << "  heap " << i << ": " << mib(heap.size) << (heap.device_local ? " device-local" : " host");

@@ -45,9 +45,11 @@ struct DeviceInfo {
 
   bool storage_16bit = false, float16_arithmetic = false, int8_arithmetic = false, storage_8bit = false;
   bool memory_budget_ext = false;
-  bool coopmat_khr = false;
-  std::vector<CoopMatShape> coopmat_shapes;
-  bool coopmat_nv = false;
+  bool vulkan_memory_model = false;  // with device scope; required by the cooperative-matrix shaders
+  bool coopmat_khr = false;          // VK_KHR_cooperative_matrix present and its feature supported
+  std::vector<CoopMatShape> coopmat_shapes;     // vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR
+  bool coopmat_nv = false;           // VK_NV_cooperative_matrix present and its feature supported
+  std::vector<CoopMatShape> coopmat_nv_shapes;  // vkGetPhysicalDeviceCooperativeMatrixPropertiesNV
   std::vector<MemoryHeapInfo> heaps;
 
   std::string type_name() const;

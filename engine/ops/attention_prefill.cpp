@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -97,24 +98,30 @@ void validate(const PrefillAttentionParams& p, const vk::BufferRange& q, const v
   if (q_need > max_index || o_need > max_index || kv_need > max_index) fail("tensors beyond 2^32 elements");
 }
 
+// The push constants of both kernels.
+struct Push {
+  uint32_t heads_per_kv, t_q, q_offset, kv_length, capacity;
+  uint32_t q_head_stride, q_token_stride, o_token_stride, o_head_stride;
+  float scale;
+};
+
+Push push_for(const PrefillAttentionParams& p) {
+  return {.heads_per_kv = p.n_q / p.n_kv,
+          .t_q = p.t_q,
+          .q_offset = p.q_offset,
+          .kv_length = p.kv_length,
+          .capacity = p.kv_capacity,
+          .q_head_stride = p.q_head_stride,
+          .q_token_stride = p.q_token_stride,
+          .o_token_stride = p.o_token_stride,
+          .o_head_stride = p.o_head_stride,
+          .scale = p.scale};
+}
+
 void record_validated(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& p,
                       const PrefillAttentionTiles& tiles, const vk::BufferRange& q, const vk::BufferRange& k,
                       const vk::BufferRange& v, const vk::BufferRange& o) {
-  struct Push {
-    uint32_t heads_per_kv, t_q, q_offset, kv_length, capacity;
-    uint32_t q_head_stride, q_token_stride, o_token_stride, o_head_stride;
-    float scale;
-  };
-  const Push push{.heads_per_kv = p.n_q / p.n_kv,
-                  .t_q = p.t_q,
-                  .q_offset = p.q_offset,
-                  .kv_length = p.kv_length,
-                  .capacity = p.kv_capacity,
-                  .q_head_stride = p.q_head_stride,
-                  .q_token_stride = p.q_token_stride,
-                  .o_token_stride = p.o_token_stride,
-                  .o_head_stride = p.o_head_stride,
-                  .scale = p.scale};
+  const Push push = push_for(p);
   const char* variant = p.kv_dtype == KvDtype::F16 ? "attention_prefill_f16" : "attention_prefill_f32";
   const auto& pipeline =
       shader_pipeline(ctx, variant, 4, sizeof(Push),
@@ -123,7 +130,32 @@ void record_validated(vk::Context& ctx, vk::CommandStream& stream, const Prefill
   stream.dispatch(pipeline, {q, k, v, o}, push, query_tiles, p.n_q);
 }
 
+void record_validated(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& p,
+                      const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q, const vk::BufferRange& k,
+                      const vk::BufferRange& v, const vk::BufferRange& o) {
+  const Push push = push_for(p);
+  const auto& pipeline = shader_pipeline(ctx, prefill_attention_coopmat_variant(tiles, p.head_dim), 4, sizeof(Push),
+                                         {32 * tiles.subgroups}, tiles.required_subgroup_size);
+  const uint32_t query_tiles = (p.t_q + tiles.query_rows() - 1) / tiles.query_rows();
+  stream.dispatch(pipeline, {q, k, v, o}, push, query_tiles, p.n_q);
+}
+
+// The kernel reads K and V as 16-byte vectors from the start of each range.
+void validate_coopmat_ranges(const vk::BufferRange& k, const vk::BufferRange& v) {
+  if (k.offset % 16 || v.offset % 16)
+    fail("the tensor-core kernel needs K and V ranges at 16-byte offsets (got " + str(k.offset) + ", " +
+         str(v.offset) + ")");
+}
+
 }  // namespace
+
+bool prefill_attention_scalar_forced() {
+  static const bool forced = [] {
+    const char* env = std::getenv("CKV_PREFILL_ATTENTION");
+    return env && std::string(env) == "scalar";
+  }();
+  return forced;
+}
 
 std::vector<PrefillAttentionTiles> prefill_attention_tile_candidates(uint32_t head_dim, uint32_t shared_memory_bytes) {
   std::vector<PrefillAttentionTiles> tiles;
@@ -172,7 +204,17 @@ void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const
                               const vk::BufferRange& q, const vk::BufferRange& k, const vk::BufferRange& v,
                               const vk::BufferRange& o) {
   validate(p, q, k, v, o);
-  const uint32_t shared = std::min(ctx.device().info().shared_memory_bytes, kSharedBudget);
+  const vk::DeviceInfo& info = ctx.device().info();
+  if (prefill_attention_uses_coopmat(info, p)) {
+    if (const auto why = prefill_attention_coopmat_unsupported(info, p.head_dim, p.kv_dtype))
+      fail("the tensor-core kernel cannot run: " + *why);
+    const auto tiles = choose_prefill_attention_coopmat_tiles(info, p.head_dim, p.t_q, p.kv_dtype);
+    if (!tiles) fail("no tensor-core tile fits " + str(info.shared_memory_bytes) + " bytes of shared memory");
+    validate_coopmat_ranges(k, v);
+    record_validated(ctx, stream, p, *tiles, q, k, v, o);
+    return;
+  }
+  const uint32_t shared = std::min(info.shared_memory_bytes, kSharedBudget);
   record_validated(ctx, stream, p, choose_prefill_attention_tiles(p.head_dim, p.t_q, shared), q, k, v, o);
 }
 
@@ -188,6 +230,24 @@ void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const
   if (!supported)
     fail("tile " + str(tiles.query_rows) + "x" + str(tiles.key_cols) + " with " + str(tiles.key_threads) +
          " key threads is not supported for head_dim " + str(p.head_dim) + " on this device");
+  record_validated(ctx, stream, p, tiles, q, k, v, o);
+}
+
+void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& p,
+                              const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
+                              const vk::BufferRange& k, const vk::BufferRange& v, const vk::BufferRange& o) {
+  validate(p, q, k, v, o);
+  const vk::DeviceInfo& info = ctx.device().info();
+  if (const auto why = prefill_attention_coopmat_unsupported(info, p.head_dim, p.kv_dtype))
+    fail("the tensor-core kernel cannot run: " + *why);
+  const auto candidates = prefill_attention_coopmat_candidates(info, p.head_dim, p.kv_dtype);
+  const bool supported = std::any_of(candidates.begin(), candidates.end(), [&](const PrefillAttentionCoopMatTiles& t) {
+    return t.khr == tiles.khr && t.subgroups == tiles.subgroups && t.key_cols == tiles.key_cols &&
+           t.required_subgroup_size == tiles.required_subgroup_size;
+  });
+  if (!supported) fail("tensor-core tile " + tiles.name() + " is not supported for head_dim " + str(p.head_dim) +
+                       " on this device");
+  validate_coopmat_ranges(k, v);
   record_validated(ctx, stream, p, tiles, q, k, v, o);
 }
 

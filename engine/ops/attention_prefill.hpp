@@ -1,6 +1,8 @@
 // Causal grouped-query attention over the KV cache for a chunk of prefill queries (flash-attention style).
 #pragma once
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/kv_dtype.hpp"
@@ -13,6 +15,11 @@ namespace ckv::ops {
 // Q: f32, element (h, i, c) at h * q_head_stride + i * q_token_stride + c (floats).
 // K, V: the cache layout [n_kv, kv_capacity, head_dim] in kv_dtype (f16 packed in pairs).
 // O: f32, element (i, h, c) at i * o_token_stride + h * o_head_stride + c (floats).
+// Which kernel runs: Auto takes the tensor-core (cooperative-matrix) kernel when the device and the shape allow it
+// (see prefill_attention_coopmat_support), else the portable scalar kernel. The environment variable
+// CKV_PREFILL_ATTENTION=scalar turns Auto into Scalar for a whole process. CoopMat throws when it cannot run.
+enum class PrefillAttentionPath { Auto, Scalar, CoopMat };
+
 struct PrefillAttentionParams {
   uint32_t n_q = 0, n_kv = 0, head_dim = 0;
   uint32_t t_q = 0, q_offset = 0, kv_length = 0, kv_capacity = 0;
@@ -20,6 +27,7 @@ struct PrefillAttentionParams {
   uint32_t o_token_stride = 0, o_head_stride = 0;
   float scale = 0;  // usually 1 / sqrt(head_dim)
   KvDtype kv_dtype = KvDtype::F16;
+  PrefillAttentionPath path = PrefillAttentionPath::Auto;
 };
 
 // Throws std::invalid_argument when the shapes, strides or buffer sizes do not fit together.
@@ -47,5 +55,49 @@ PrefillAttentionTiles choose_prefill_attention_tiles(uint32_t head_dim, uint32_t
 void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& params,
                               const PrefillAttentionTiles& tiles, const vk::BufferRange& q, const vk::BufferRange& k,
                               const vk::BufferRange& v, const vk::BufferRange& o);
+
+// ---- Tensor-core kernel (attention_prefill_cm.comp) ----
+// Needs: f16 K/V, head_dim 64 or 128, a 16x16x16 f16 x f16 -> f32 subgroup shape (VK_KHR_cooperative_matrix, else
+// VK_NV_cooperative_matrix), shaderFloat16, the Vulkan memory model, subgroup shuffles and subgroups of 32 (fixed,
+// or set through subgroup size control). Q is rounded to f16 (after scaling) and P to f16 for P V; sums, maxima and
+// the output accumulate in fp32: expect output errors around 1e-3 where the scalar kernel has 1e-6.
+struct PrefillAttentionCoopMatTiles {
+  bool khr = false;            // VK_KHR_cooperative_matrix variant, else VK_NV_cooperative_matrix
+  uint32_t subgroups = 0;      // a workgroup of 32 * subgroups invocations owns 16 * subgroups query rows
+  uint32_t key_cols = 0;       // keys per tile: 32 or 64
+  uint32_t required_subgroup_size = 0;  // 32 when set through subgroup size control, 0 when the device has 32
+  uint32_t shared_bytes = 0;
+  uint32_t query_rows() const { return 16 * subgroups; }
+  std::string name() const;  // e.g. "nv 128x32"
+};
+
+// Why the tensor-core kernel cannot run for head_dim / kv_dtype on this device, or nullopt when it can.
+std::optional<std::string> prefill_attention_coopmat_unsupported(const vk::DeviceInfo& info, uint32_t head_dim,
+                                                                 KvDtype kv_dtype);
+
+// Every tile shape the tensor-core kernel supports for head_dim on this device (empty when it cannot run): the KHR
+// variant's first where it can run, then the NV variant's; each tallest first, then widest.
+std::vector<PrefillAttentionCoopMatTiles> prefill_attention_coopmat_candidates(const vk::DeviceInfo& info,
+                                                                               uint32_t head_dim, KvDtype kv_dtype);
+
+// The tallest (then widest) candidate of the preferred API (KHR, else NV) no taller than the chunk needs; nullopt
+// when there is none.
+std::optional<PrefillAttentionCoopMatTiles> choose_prefill_attention_coopmat_tiles(const vk::DeviceInfo& info,
+                                                                                  uint32_t head_dim, uint32_t t_q,
+                                                                                  KvDtype kv_dtype);
+
+// True when the environment has CKV_PREFILL_ATTENTION=scalar (read once).
+bool prefill_attention_scalar_forced();
+
+// The embedded shader variant the tiles run.
+std::string prefill_attention_coopmat_variant(const PrefillAttentionCoopMatTiles& tiles, uint32_t head_dim);
+
+// Whether record_prefill_attention(ctx, ..., params, ...) runs the tensor-core kernel.
+bool prefill_attention_uses_coopmat(const vk::DeviceInfo& info, const PrefillAttentionParams& params);
+
+// Runs the tensor-core kernel with the given tiles (one of the candidates for this device), for tests and benchmarks.
+void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& params,
+                              const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
+                              const vk::BufferRange& k, const vk::BufferRange& v, const vk::BufferRange& o);
 
 }  // namespace ckv::ops
