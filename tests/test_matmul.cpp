@@ -32,7 +32,7 @@ struct Case {
 };
 
 std::string describe(const TestWeight& w, const Case& c) {
-  const char* kernels[] = {"auto", "vector", "tiled"};
+  const char* kernels[] = {"auto", "vector", "tiled", "lanes"};
   return type_label(w.type) + " k=" + std::to_string(w.k) + " n=" + std::to_string(w.n) + " t=" + std::to_string(c.t) +
          " kernel=" + kernels[int(c.options.kernel)] + (c.options.subgroup_ops ? "" : " shared-reduce") +
          (c.options.large_tiles ? "" : " small-tiles") + (c.accumulate ? " accumulate" : "") +
@@ -116,8 +116,9 @@ TEST_P(MatmulTypes, RandomInputsEveryTokenCountBothKernels) {
   for (uint32_t k : ks()) {
     const TestWeight w = make_weight(GetParam(), k, 67, 100 + k);  // n = 67: not a multiple of any tile
     for (uint32_t t : {1u, 2u, 7u, 64u, 130u})
-      for (MatmulKernel kernel : {MatmulKernel::Auto, MatmulKernel::Vector, MatmulKernel::Tiled}) {
+      for (MatmulKernel kernel : {MatmulKernel::Auto, MatmulKernel::Vector, MatmulKernel::Tiled, MatmulKernel::Lanes}) {
         if (kernel == MatmulKernel::Vector && t > 4 && k != 96) continue;  // chunks of 4: covered at k = 96
+        if (kernel == MatmulKernel::Lanes && !ops::lane_rows_supported(device().info())) continue;
         Case c;
         c.t = t;
         c.options.kernel = kernel;
@@ -145,6 +146,7 @@ TEST_P(MatmulTypes, SharedMemoryReductionAndSmallTiles) {
     run_and_check(w, c, 40 + t);
   }
   c.options = {};
+  c.options.kernel = MatmulKernel::Tiled;
   c.options.large_tiles = false;
   c.t = 130;
   run_and_check(w, c, 50);

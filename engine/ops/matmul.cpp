@@ -26,6 +26,10 @@ struct TileShape {
 constexpr TileShape kLargeTiles{64, 64, 32};
 constexpr TileShape kSmallTiles{64, 16, 32};
 
+// Lane-rows kernel (CPU devices): weight rows per lane and tokens per workgroup (RL and TT in matmul.comp).
+constexpr uint32_t kLaneRows = 8;
+constexpr uint32_t kLaneTokens = 8;
+
 [[noreturn]] void fail(const char* op, const std::string& message) {
   throw std::invalid_argument(std::string(op) + ": " + message);
 }
@@ -113,7 +117,36 @@ void record_tiled(vk::Context& ctx, vk::CommandStream& stream, const WeightView&
   }
 }
 
+void record_lanes(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
+                  const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
+                  const vk::BufferRange& y, uint32_t y_stride, bool accumulate) {
+  const vk::DeviceInfo& dev = ctx.device().info();
+  if (!lane_rows_supported(dev))
+    fail("matmul", "the lane-rows kernel needs a fixed subgroup size of at least 8 with subgroup shuffle, device has " +
+                       std::to_string(dev.min_subgroup_size) + ".." + std::to_string(dev.max_subgroup_size));
+  const uint32_t lanes = dev.min_subgroup_size;
+  const uint32_t tokens = t == 1 ? 1 : kLaneTokens;  // the two variants: _lanes1 and _lanes
+  const uint32_t token_groups = (t + tokens - 1) / tokens;
+  if (token_groups > dev.max_workgroup_count[1])
+    fail("matmul", std::to_string(t) + " tokens exceed the device's workgroup count limit; split the batch");
+  const auto& pipeline = shader_pipeline(ctx, "matmul_" + lower_type_name(w.type) + (t == 1 ? "_lanes1" : "_lanes"), 3,
+                                         sizeof(TiledPush), {lanes});
+  const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
+  for (const WeightPiece& p : pieces) {
+    const TiledPush push{w.k, p.rows, p.base, row_bytes, t, x_stride, y_stride, p.first_row, accumulate};
+    const uint32_t row_groups = group_count(p.rows, lanes * kLaneRows, dev.max_workgroup_count[0]);
+    stream.dispatch(pipeline, {vk::BufferRange(*w.buffer, p.bind_offset, p.bind_bytes), x, y}, push, row_groups,
+                    token_groups);
+  }
+}
+
 }  // namespace
+
+bool lane_rows_supported(const vk::DeviceInfo& device) {
+  // The kernel needs subgroupBroadcast (the ballot feature), which DeviceInfo does not record; shuffle stands in
+  // for it, as every driver that has shuffle also has ballot.
+  return device.subgroup_shuffle && device.min_subgroup_size >= 8 && device.min_subgroup_size == device.max_subgroup_size;
+}
 
 std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const WeightView& w, const char* op,
                                       uint64_t max_piece_bytes) {
@@ -176,6 +209,12 @@ void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   check_range(op, y, 4 * (uint64_t(t - 1) * y_row_stride + w.n), "y");
   if (x.bytes() >= kMaxBindBytes || y.bytes() >= kMaxBindBytes) fail(op, "x and y must each bind less than 4 GiB");
 
+  const vk::DeviceInfo& dev = ctx.device().info();
+  if (options.kernel == MatmulKernel::Lanes ||
+      (options.kernel == MatmulKernel::Auto && dev.type == VK_PHYSICAL_DEVICE_TYPE_CPU && lane_rows_supported(dev))) {
+    record_lanes(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate);
+    return;
+  }
   const bool vector = options.kernel == MatmulKernel::Vector ||
                       (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
   if (vector)

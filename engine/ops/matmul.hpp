@@ -38,9 +38,10 @@ std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const Weight
                                       uint64_t max_piece_bytes = 0);
 
 enum class MatmulKernel {
-  Auto,    // matrix-vector for t <= 4 tokens, tiled otherwise
-  Vector,  // matrix-vector, up to 4 tokens per dispatch
-  Tiled,   // tiled matrix-matrix
+  Auto,   // CPU devices (lane_rows_supported): lane rows; else matrix-vector for t <= 4 tokens, tiled otherwise
+  Vector, // matrix-vector, up to 4 tokens per dispatch
+  Tiled,  // tiled matrix-matrix
+  Lanes,  // one subgroup per workgroup, weight rows across the lanes, no shared memory (for CPU devices)
 };
 
 struct MatmulOptions {
@@ -49,6 +50,9 @@ struct MatmulOptions {
   bool large_tiles = true;       // tiled: 64 rows x 64 tokens per workgroup for t > 16, else 64 x 16
   uint64_t max_piece_bytes = 0;  // 0: the device limit; smaller values exercise the split in tests
 };
+
+// Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.
+bool lane_rows_supported(const vk::DeviceInfo& device);
 
 // Y[i, :] = W · X[i, :] for tokens i < t (Y[i, j] = Σ_k W[j, k] · X[i, k]), or Y += W · X with accumulate.
 // x: f32 [t, k] with rows x_row_stride floats apart (a multiple of 4, >= k); y: f32 [t, n] with rows

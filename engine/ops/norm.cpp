@@ -19,8 +19,12 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("rms_norm: " + message);
 }
 
-// A power of two near width / 4, so that narrow rows do not leave most threads idle.
-uint32_t group_size_for(uint32_t width) {
+// A power of two near width / 4, so that narrow rows do not leave most threads idle. A CPU device (lavapipe) runs
+// a workgroup on one thread, looping over SIMD rows of invocations and switching rows at every barrier: one
+// subgroup per workgroup is fastest there.
+uint32_t group_size_for(const vk::DeviceInfo& device, uint32_t width) {
+  if (device.type == VK_PHYSICAL_DEVICE_TYPE_CPU && device.max_subgroup_size > 0)
+    return std::bit_ceil(device.max_subgroup_size);
   return std::clamp<uint32_t>(std::bit_ceil(std::min(width, 4 * kMaxGroupSize)) / 4, kMinGroupSize, kMaxGroupSize);
 }
 
@@ -51,7 +55,7 @@ void record_rms_norm(vk::Context& ctx, vk::CommandStream& stream, const vk::Buff
     float eps;
   } push{t, width, row_stride, eps};
   const auto& pipeline = shader_pipeline(ctx, subgroup ? "rms_norm" : "rms_norm_shared", 3, sizeof(Push),
-                                         {group_size_for(width)});
+                                         {group_size_for(ctx.device().info(), width)});
   stream.dispatch(pipeline,
                   {vk::BufferRange(*x.buffer, x.offset, rows_bytes),
                    vk::BufferRange(*weight.buffer, weight.offset, uint64_t(width) * sizeof(float)),
