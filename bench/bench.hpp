@@ -41,6 +41,9 @@ struct Timing {
 };
 Timing time_on_gpu(vk::Context& ctx, const RecordFn& record, int warmup, int repeats);
 
+// Copy bandwidth over `bytes` bytes (a multiple of 4; bytes = read + written), checked: the roofline reference.
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats);
+
 // A family of cases; returns one result per shape.
 struct BenchSuite {
   std::string name;

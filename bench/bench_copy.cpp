@@ -7,6 +7,42 @@
 
 namespace ckv::bench {
 
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats) {
+  vk::Device& device = ctx.device();
+  // Bind in pieces no larger than the device's storage-buffer range.
+  const uint64_t piece = std::min<uint64_t>(bytes, device.info().max_storage_buffer_range & ~uint64_t(255));
+  vk::Buffer src(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy src");
+  vk::Buffer dst(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy dst");
+  std::vector<uint32_t> pattern(std::min<uint64_t>(1 << 16, bytes / 4));
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint32_t(i * 2654435761u);
+  for (uint64_t off = 0; off < bytes; off += pattern.size() * 4)
+    vk::upload_bytes(device, src, pattern.data(), std::min<uint64_t>(pattern.size() * 4, bytes - off), off);
+  auto record = [&](vk::CommandStream& s) {
+    s.set_auto_barrier(false);  // the pieces are independent
+    for (uint64_t off = 0; off < bytes; off += piece) {
+      const uint64_t n = std::min(piece, bytes - off);
+      ops::record_copy(ctx, s, vk::BufferRange(src, off, n), vk::BufferRange(dst, off, n));
+    }
+    s.set_auto_barrier(true);
+  };
+  const Timing t = time_on_gpu(ctx, record, warmup, repeats);
+  // Verify the first and the last block of the copy.
+  const auto head = vk::download<uint32_t>(device, dst, pattern.size());
+  const uint64_t tail_off = bytes - pattern.size() * 4;
+  const auto tail = vk::download<uint32_t>(device, dst, pattern.size(), tail_off);
+  const auto tail_src = vk::download<uint32_t>(device, src, pattern.size(), tail_off);
+  BenchResult r;
+  r.name = "copy " + std::to_string(bytes >> 20) + " MiB";
+  r.shape = {{"bytes", bytes}};
+  r.median_us = t.median_us;
+  r.min_us = t.min_us;
+  r.max_us = t.max_us;
+  r.bytes = 2.0 * double(bytes);
+  r.checked = head == pattern && tail == tail_src;
+  r.check = "first and last " + std::to_string(pattern.size() * 4 / 1024) + " KiB equal the source";
+  return r;
+}
+
 std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& options) {
   std::vector<uint64_t> sizes = options.preset == Preset::Gpu ? std::vector<uint64_t>{64ull << 20, 1ull << 30}
                                                               : std::vector<uint64_t>{16ull << 20};
@@ -14,39 +50,7 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
   for (uint64_t bytes : sizes) {
     const std::string name = "copy " + std::to_string(bytes >> 20) + " MiB";
     if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-    vk::Device& device = ctx.device();
-    // Bind in pieces no larger than the device's storage-buffer range.
-    const uint64_t piece = std::min<uint64_t>(bytes, device.info().max_storage_buffer_range & ~uint64_t(255));
-    vk::Buffer src(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy src");
-    vk::Buffer dst(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy dst");
-    std::vector<uint32_t> pattern(1 << 16);
-    for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint32_t(i * 2654435761u);
-    for (uint64_t off = 0; off < bytes; off += pattern.size() * 4)
-      vk::upload_bytes(device, src, pattern.data(), std::min<uint64_t>(pattern.size() * 4, bytes - off), off);
-    auto record = [&](vk::CommandStream& s) {
-      s.set_auto_barrier(false);  // the pieces are independent
-      for (uint64_t off = 0; off < bytes; off += piece) {
-        const uint64_t n = std::min(piece, bytes - off);
-        ops::record_copy(ctx, s, vk::BufferRange(src, off, n), vk::BufferRange(dst, off, n));
-      }
-      s.set_auto_barrier(true);
-    };
-    const Timing t = time_on_gpu(ctx, record, options.warmup, options.repeats);
-    // Verify the first and the last block of the copy.
-    const auto head = vk::download<uint32_t>(device, dst, pattern.size());
-    const uint64_t tail_off = bytes - pattern.size() * 4;
-    const auto tail = vk::download<uint32_t>(device, dst, pattern.size(), tail_off);
-    const auto tail_src = vk::download<uint32_t>(device, src, pattern.size(), tail_off);
-    BenchResult r;
-    r.name = name;
-    r.shape = {{"bytes", bytes}};
-    r.median_us = t.median_us;
-    r.min_us = t.min_us;
-    r.max_us = t.max_us;
-    r.bytes = 2.0 * double(bytes);
-    r.checked = head == pattern && tail == tail_src;
-    r.check = "first and last 256 KiB equal the source";
-    results.push_back(r);
+    results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats));
   }
   return results;
 }

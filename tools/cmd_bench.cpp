@@ -1,4 +1,5 @@
 // `ckv bench`: GPU-timestamp benchmarks of the engine's kernels; prints a table and writes JSON.
+// `ckv bench e2e` (cmd_bench_e2e.cpp) benchmarks a whole synthetic model instead.
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -23,7 +24,9 @@ Command add_bench_command(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--repeats", flags->options.repeats, "Timed submissions per case (median reported)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--filter", flags->options.filter, "Run only cases whose name contains this text");
-  return {sub, [flags, &global]() {
+  const Command e2e = add_bench_e2e_command(*sub, global);
+  return {sub, [flags, e2e, &global]() {
+            if (e2e.app->parsed()) return e2e.run();
             flags->options.preset = flags->preset == "gpu" ? bench::Preset::Gpu : bench::Preset::Small;
             vk::Context ctx(global.context());
             const nlohmann::json report = bench::run_benchmarks(ctx, flags->options);

@@ -27,6 +27,7 @@ int run_selected(CLI::App& app, const GlobalOptions& global);
 // One per cmd_*.cpp.
 Command add_info_command(CLI::App& app, const GlobalOptions& global);
 Command add_bench_command(CLI::App& app, const GlobalOptions& global);
+Command add_bench_e2e_command(CLI::App& bench, const GlobalOptions& global);  // `ckv bench e2e`
 Command add_budgets_command(CLI::App& app, const GlobalOptions& global);
 Command add_select_command(CLI::App& app, const GlobalOptions& global);
 Command add_run_command(CLI::App& app, const GlobalOptions& global);

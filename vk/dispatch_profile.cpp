@@ -47,6 +47,12 @@ void add_dispatch_time(const std::string& pipeline, double ns) {
   e.ns += ns;
 }
 
+void reset_dispatch_profile() {
+  Profile& p = profile();
+  std::lock_guard lock(p.mutex);
+  p.entries.clear();
+}
+
 std::string dispatch_profile_report() {
   Profile& p = profile();
   std::vector<std::pair<std::string, Entry>> rows;

@@ -215,6 +215,18 @@ void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::Buff
   s.copy(vk::BufferRange(*b.token, 0, 4), vk::BufferRange(*b.token_readback, 0, 4));
 }
 
+void LlamaSession::mark_gpu_begin(vk::CommandStream& s) const {
+  if (ctx_.device().info().timestamps_on_compute) s.timestamp("gpu begin");
+}
+
+void LlamaSession::mark_gpu_end(vk::CommandStream& s) const {
+  if (ctx_.device().info().timestamps_on_compute) s.timestamp("gpu end");
+}
+
+double LlamaSession::gpu_seconds(const vk::CommandStream& s) const {
+  return ctx_.device().info().timestamps_on_compute ? s.elapsed_ns("gpu begin", "gpu end") * 1e-9 : 0.0;
+}
+
 int32_t LlamaSession::read_token() {
   int32_t id = 0;
   buffers_->token_readback->invalidate_from_device();
@@ -257,6 +269,8 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
   if (selector_) selector_->reserve(t, uint32_t(*std::max_element(stats_.layer_budgets.begin(), stats_.layer_budgets.end())));
 
   vk::CommandStream s(ctx_.device());
+  stats_.prefill_gpu_seconds = 0;
+  mark_gpu_begin(s);
   ops::record_get_rows(ctx_, s, weights_.token_embedding, *ids, t, *x_all);
   const uint64_t row_bytes = 4ull * c.n_embd;
   for (uint32_t l = 0; l < c.n_layers; ++l) {
@@ -281,14 +295,19 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
     }
     // One submission per layer: the uncompressed layer's memory is freed before the next layer allocates its own.
     if (l + 1 < c.n_layers) {
+      mark_gpu_end(s);
       s.submit_and_wait();
+      stats_.prefill_gpu_seconds += gpu_seconds(s);
+      mark_gpu_begin(s);
       kv_->release_retired();
       if (options_.on_prefill_layer) options_.on_prefill_layer(l + 1, c.n_layers);
     }
   }
   s.copy(vk::BufferRange(*x_all, (t - 1) * row_bytes, row_bytes), vk::BufferRange(*b.x, 0, row_bytes));
   record_logits_and_sample(s, vk::BufferRange(*b.x, 0, row_bytes), sampling);
+  mark_gpu_end(s);
   s.submit_and_wait();
+  stats_.prefill_gpu_seconds += gpu_seconds(s);
   kv_->release_retired();
   if (options_.on_prefill_layer) options_.on_prefill_layer(c.n_layers, c.n_layers);
   position_ = t;
@@ -315,6 +334,7 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
   if (capture_step_) prepare_attention_capture();
 
   vk::CommandStream s(ctx_.device());
+  mark_gpu_begin(s);
   ops::record_get_rows(ctx_, s, weights_.token_embedding, *b.decode_ids, 1, *b.x);
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const uint32_t length = kv_->layer(l).length;
@@ -330,7 +350,9 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
     s.copy(*b.capture_q, *b.capture_q_rb);
     s.copy(*b.capture_out, *b.capture_out_rb);
   }
+  mark_gpu_end(s);
   s.submit_and_wait();
+  stats_.decode_gpu_seconds += gpu_seconds(s);
   kv_->release_retired();
   if (options_.capture_decode_attention) read_attention_capture();
   ++position_;

@@ -54,7 +54,8 @@ struct SamplingOptions {
 
 struct SessionStats {
   uint32_t prompt_tokens = 0, generated_tokens = 0;
-  double prefill_seconds = 0, decode_seconds = 0;
+  double prefill_seconds = 0, decode_seconds = 0;          // wall time, host recording and read-back included
+  double prefill_gpu_seconds = 0, decode_gpu_seconds = 0;  // GPU timestamps around each submission (0: none)
   uint64_t kv_bytes_full = 0;       // FullKV for the same tokens
   uint64_t kv_bytes_kept = 0;       // rows in use now, all layers
   uint64_t kv_bytes_peak = 0;       // peak KV allocation
@@ -88,6 +89,10 @@ class LlamaSession {
                           const vk::Buffer& positions);
   void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling);
   int32_t read_token();
+  // Timestamps that bracket one submission's work, when the device has them; gpu_seconds() after its wait.
+  void mark_gpu_begin(vk::CommandStream& s) const;
+  void mark_gpu_end(vk::CommandStream& s) const;
+  double gpu_seconds(const vk::CommandStream& s) const;
   void ensure_buffers(uint32_t prompt_tokens);
   void prepare_attention_capture();
   void read_attention_capture();

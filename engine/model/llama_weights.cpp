@@ -3,9 +3,23 @@
 #include <stdexcept>
 
 #include "engine/gguf/gguf_file.hpp"
+#include "engine/quant/ggml_type.hpp"
 #include "vk/transfer.hpp"
 
 namespace ckv {
+
+uint64_t weight_bytes(const ops::WeightView& w) {
+  const quant::BlockLayout b = quant::block_layout(w.type);
+  return uint64_t(w.k) / b.block_size * b.block_bytes * w.n;
+}
+
+ops::WeightView LlamaWeights::keep(std::unique_ptr<vk::Buffer> buffer, uint64_t bytes, GgmlType type, uint32_t k,
+                                   uint32_t n) {
+  bytes_ += bytes;
+  ops::WeightView view{buffer.get(), 0, type, k, n};
+  buffers_.push_back(std::move(buffer));
+  return view;
+}
 
 ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k,
                                    uint32_t n) {
@@ -20,38 +34,48 @@ ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const
   // Kernels read weights as 32-bit words: round the allocation up to a whole word.
   auto buffer = std::make_unique<vk::Buffer>(ctx.device(), (data.size() + 3) / 4 * 4, vk::MemoryKind::DeviceLocal, name);
   vk::upload_bytes(ctx.device(), *buffer, data.data(), data.size());
-  bytes_ += data.size();
-  ops::WeightView view{buffer.get(), 0, static_cast<GgmlType>(info->type), k, n};
-  buffers_.push_back(std::move(buffer));
-  return view;
+  return keep(std::move(buffer), data.size(), static_cast<GgmlType>(info->type), k, n);
 }
 
-LlamaWeights::LlamaWeights(vk::Context& ctx, const GgufFile& file, const LlamaConfig& c) {
+void LlamaWeights::make_all(const LlamaConfig& c, const TensorMaker& make) {
   const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
-  token_embedding = load(ctx, file, "token_embd.weight", c.n_embd, c.vocab_size);
-  output_norm = load(ctx, file, "output_norm.weight", c.n_embd, 1);
-  tied_output = file.find_tensor("output.weight") == nullptr;
-  output = tied_output ? token_embedding : load(ctx, file, "output.weight", c.n_embd, c.vocab_size);
+  token_embedding = make("token_embd.weight", c.n_embd, c.vocab_size);
+  output_norm = make("output_norm.weight", c.n_embd, 1);
+  output = tied_output ? token_embedding : make("output.weight", c.n_embd, c.vocab_size);
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayerWeights w;
-    w.attn_norm = load(ctx, file, p + "attn_norm.weight", c.n_embd, 1);
-    w.attn_q = load(ctx, file, p + "attn_q.weight", c.n_embd, q_width);
-    w.attn_k = load(ctx, file, p + "attn_k.weight", c.n_embd, kv_width);
-    w.attn_v = load(ctx, file, p + "attn_v.weight", c.n_embd, kv_width);
-    w.attn_output = load(ctx, file, p + "attn_output.weight", q_width, c.n_embd);
-    w.ffn_norm = load(ctx, file, p + "ffn_norm.weight", c.n_embd, 1);
-    w.ffn_gate = load(ctx, file, p + "ffn_gate.weight", c.n_embd, c.n_ff);
-    w.ffn_up = load(ctx, file, p + "ffn_up.weight", c.n_embd, c.n_ff);
-    w.ffn_down = load(ctx, file, p + "ffn_down.weight", c.n_ff, c.n_embd);
+    w.attn_norm = make(p + "attn_norm.weight", c.n_embd, 1);
+    w.attn_q = make(p + "attn_q.weight", c.n_embd, q_width);
+    w.attn_k = make(p + "attn_k.weight", c.n_embd, kv_width);
+    w.attn_v = make(p + "attn_v.weight", c.n_embd, kv_width);
+    w.attn_output = make(p + "attn_output.weight", q_width, c.n_embd);
+    w.ffn_norm = make(p + "ffn_norm.weight", c.n_embd, 1);
+    w.ffn_gate = make(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    w.ffn_up = make(p + "ffn_up.weight", c.n_embd, c.n_ff);
+    w.ffn_down = make(p + "ffn_down.weight", c.n_ff, c.n_embd);
     layers.push_back(w);
   }
+}
+
+LlamaWeights::LlamaWeights(vk::Context& ctx, const GgufFile& file, const LlamaConfig& c) {
+  tied_output = file.find_tensor("output.weight") == nullptr;
+  make_all(c, [&](const std::string& name, uint32_t k, uint32_t n) { return load(ctx, file, name, k, n); });
   for (const ops::WeightView* norm : {&output_norm}) {
     if (norm->type != GgmlType::F32) throw std::runtime_error("output_norm.weight must be F32");
   }
   for (uint32_t l = 0; l < c.n_layers; ++l)
     if (layers[l].attn_norm.type != GgmlType::F32 || layers[l].ffn_norm.type != GgmlType::F32)
       throw std::runtime_error("norm weights of layer " + std::to_string(l) + " must be F32");
+}
+
+uint64_t LlamaWeights::decode_bytes() const {
+  uint64_t bytes = weight_bytes(output_norm) + weight_bytes(output);
+  for (const LlamaLayerWeights& w : layers)
+    for (const ops::WeightView* t : {&w.attn_norm, &w.attn_q, &w.attn_k, &w.attn_v, &w.attn_output, &w.ffn_norm,
+                                     &w.ffn_gate, &w.ffn_up, &w.ffn_down})
+      bytes += weight_bytes(*t);
+  return bytes;
 }
 
 }  // namespace ckv

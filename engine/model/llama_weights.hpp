@@ -1,6 +1,8 @@
-// The weights of a Llama model on the GPU: one buffer per GGUF tensor, still in its quantized format
-// (the kernels dequantize while they read).
+// The weights of a Llama model on the GPU: one buffer per tensor, still in its quantized format (the kernels
+// dequantize while they read). They come from a GGUF file, or are synthetic (engine/model/synthetic_weights.hpp).
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 namespace ckv {
 
 class GgufFile;
+struct SyntheticWeightOptions;
 
 struct LlamaLayerWeights {
   ops::WeightView attn_norm, attn_q, attn_k, attn_v, attn_output;
@@ -23,6 +26,8 @@ class LlamaWeights {
  public:
   // Checks every tensor's presence, type and shape against the config, then uploads them.
   LlamaWeights(vk::Context& ctx, const GgufFile& file, const LlamaConfig& config);
+  // Random, well-scaled weights of the config's shape (defined in synthetic_weights.cpp).
+  LlamaWeights(vk::Context& ctx, const LlamaConfig& config, const SyntheticWeightOptions& options);
 
   ops::WeightView token_embedding;
   ops::WeightView output_norm;
@@ -31,11 +36,23 @@ class LlamaWeights {
   std::vector<LlamaLayerWeights> layers;
 
   uint64_t bytes() const { return bytes_; }
+  // Bytes one decoded token reads: every layer's tensors, the output norm and the output matrix (the token
+  // embedding adds one row, left out unless it doubles as the output matrix).
+  uint64_t decode_bytes() const;
 
  private:
+  // Creates tensor `name` of ggml shape [k, n] (n = 1 for vectors).
+  using TensorMaker = std::function<ops::WeightView(const std::string& name, uint32_t k, uint32_t n)>;
+  void make_all(const LlamaConfig& config, const TensorMaker& make);
+  // Takes ownership of a tensor's buffer holding `bytes` bytes of data.
+  ops::WeightView keep(std::unique_ptr<vk::Buffer> buffer, uint64_t bytes, GgmlType type, uint32_t k, uint32_t n);
   ops::WeightView load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k, uint32_t n);
+
   std::vector<std::unique_ptr<vk::Buffer>> buffers_;
   uint64_t bytes_ = 0;
 };
+
+// Bytes of a weight's data (n rows of k elements in its block format).
+uint64_t weight_bytes(const ops::WeightView& w);
 
 }  // namespace ckv

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the repository root, after tools/device/package.sh here and with `.gl` and
 # `devpkg` carried: installs the Vulkan loader, checks the binaries' libraries, then runs the test suite (with the
-# validation layer) and the GPU benchmarks. Results go to $OUT.
+# validation layer), the GPU kernel benchmarks and, with RUN_E2E=1, the end-to-end benchmark on the synthetic
+# Llama-3.1-8B, once per WEIGHTS:CONTEXT pair of E2E_RUNS (default "f16:32768 q4_0:16384"). Results go to $OUT
+# (at most 8 files come back: gpu, info, tests, bench.json/.txt, e2e.txt and one e2e-<weights>-<context>.json
+# per run: keep E2E_RUNS to two pairs when tests and bench run too).
+# RUN_TESTS=0 / RUN_BENCH=0 skip those parts; E2E_DECODE (decode steps, 32), E2E_LAYERS (the preset's 32),
+# E2E_TIMEOUT (seconds per run, 240) and E2E_PROFILE=1 (CKV_PROFILE: per-pipeline GPU time of each policy's
+# prefill and decode, in e2e.txt and the JSON; it slows both) tune the end-to-end part.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -22,5 +28,17 @@ if [ "${RUN_TESTS:-1}" = 1 ]; then
   echo "tests exit $?"; grep -E "^\[  (FAILED|PASSED) |tests? ran|FAILED  \]" "$OUT/tests.txt" | tail -25
 fi
 unset VK_LAYER_PATH
-echo "== bench"
-devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${BENCH_FILTER:+--filter "$BENCH_FILTER"} --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+if [ "${RUN_BENCH:-1}" = 1 ]; then
+  echo "== bench"
+  devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${BENCH_FILTER:+--filter "$BENCH_FILTER"} --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+fi
+if [ "${RUN_E2E:-0}" = 1 ]; then
+  for run in ${E2E_RUNS:-f16:32768 q4_0:16384}; do
+    w=${run%%:*} context=${run#*:}
+    echo "== bench e2e, $w weights, context $context" | tee -a "$OUT/e2e.txt"
+    CKV_PROFILE=${E2E_PROFILE:-0} timeout "${E2E_TIMEOUT:-240}" devpkg/tools/ckv bench e2e --synthetic llama-3.1-8b \
+      --weights "$w" --context "$context" --budget 512 --decode-tokens "${E2E_DECODE:-32}" \
+      ${E2E_LAYERS:+--layers "$E2E_LAYERS"} --json "$OUT/e2e-$w-$context.json" 2>&1 | tee -a "$OUT/e2e.txt"
+    echo "exit ${PIPESTATUS[0]}" | tee -a "$OUT/e2e.txt"
+  done
+fi
