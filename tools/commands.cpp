@@ -15,6 +15,8 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   registry().push_back(add_budgets_command(app, global));
   registry().push_back(add_run_command(app, global));
   registry().push_back(add_select_command(app, global));
+  registry().push_back(add_calibrate_command(app, global));
+  registry().push_back(add_eval_command(app, global));
 }
 
 int run_selected(CLI::App&, const GlobalOptions&) {

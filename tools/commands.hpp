@@ -30,5 +30,7 @@ Command add_bench_command(CLI::App& app, const GlobalOptions& global);
 Command add_budgets_command(CLI::App& app, const GlobalOptions& global);
 Command add_select_command(CLI::App& app, const GlobalOptions& global);
 Command add_run_command(CLI::App& app, const GlobalOptions& global);
+Command add_calibrate_command(CLI::App& app, const GlobalOptions& global);
+Command add_eval_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace ckv::cli
