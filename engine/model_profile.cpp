@@ -9,6 +9,7 @@
 
 #include "engine/embedded_profiles.hpp"
 #include "engine/gguf/gguf_file.hpp"
+#include "engine/model/llama_config.hpp"
 
 namespace ckv {
 
@@ -52,18 +53,16 @@ std::string model_fingerprint(const GgufFile& file) {
 }
 
 ModelIdentity model_identity(const GgufFile& file) {
+  // The counts as the engine reads them (LlamaConfig fills defaults, e.g. head_count_kv = head_count).
+  const LlamaConfig c = LlamaConfig::from_gguf(file);
   ModelIdentity id;
-  const std::string arch = file.find_string("general.architecture").value_or("");
-  id.values["general.architecture"] = arch;
+  id.values["general.architecture"] = c.architecture;
   id.values["general.name"] = file.find_string("general.name").value_or("");
-  for (const char* key : {"block_count", "head_count", "head_count_kv", "embedding_length", "vocab_size"}) {
-    const auto v = file.find_u64(arch + "." + key);
-    id.values[key] = v ? std::to_string(*v) : "";
-  }
-  // vocab_size is often absent from the metadata: the tokenizer's list has it.
-  if (id.values["vocab_size"].empty())
-    if (file.find("tokenizer.ggml.tokens"))
-      id.values["vocab_size"] = std::to_string(file.get_string_array("tokenizer.ggml.tokens").size());
+  id.values["block_count"] = std::to_string(c.n_layers);
+  id.values["head_count"] = std::to_string(c.n_heads);
+  id.values["head_count_kv"] = std::to_string(c.n_kv_heads);
+  id.values["embedding_length"] = std::to_string(c.n_embd);
+  id.values["vocab_size"] = std::to_string(c.vocab_size);
   id.fingerprint = model_fingerprint(file);
   return id;
 }

@@ -3,6 +3,7 @@
 // errors of lower layers propagate; probing does not change what the model computes.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "engine/calibration.hpp"
@@ -73,7 +74,8 @@ TEST_F(CalibrationProbes, IsolatedErrorIsZeroWhereALayerKeepsEverything) {
       EXPECT_GT(propagated.sum[l], 1e-4) << "layer " << l << " sees the drift of the compressed layers below";
     } else {
       EXPECT_GT(isolated.sum[l], 1e-4) << "layer " << l << " keeps " << budgets[l] << " of " << t << " tokens";
-      EXPECT_LT(isolated.sum[l], 2.0) << "layer " << l;  // ‖o_c − o_f‖ ≤ ‖o_c‖ + ‖o_f‖, both of similar size
+      // No upper bound: dropping a sink token whose value is near zero can make ‖o_c‖ several times ‖o_f‖.
+      EXPECT_TRUE(std::isfinite(isolated.sum[l])) << "layer " << l;
     }
   }
   EXPECT_EQ(kept_all, 4);
@@ -83,6 +85,7 @@ TEST_F(CalibrationProbes, IsolatedErrorIsZeroWhereALayerKeepsEverything) {
 TEST_F(CalibrationProbes, ProbesDoNotChangeTheModel) {
   const auto tokens = prompt(8);
   SessionOptions plain;
+  plain.compression.policy = KvPolicy::FullKV;
   plain.context = 64;
   SessionOptions probed = plain;
   probed.probes.attention_outputs = true;
@@ -109,6 +112,7 @@ TEST_F(CalibrationProbes, ProbesDoNotChangeTheModel) {
 TEST_F(CalibrationProbes, BadRequestsThrowClearly) {
   const auto tokens = prompt(12);
   SessionOptions full;
+  full.compression.policy = KvPolicy::FullKV;
   full.context = 64;
   EXPECT_THROW(measure_layer_errors(ctx(), *config_, *weights_, tokens, full, 1, LayerErrorMode::Isolated),
                std::invalid_argument);  // FullKV compresses nothing
