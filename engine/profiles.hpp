@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string>
 #include <vector>
 
 namespace ckv {
@@ -15,5 +17,14 @@ std::vector<std::vector<uint32_t>> load_retrieval_heads(const std::filesystem::p
 // A JSON list of n_layers non-negative numbers, or an object whose values are such lists (one per calibration
 // set, as the reference writes them; their mean is used).
 std::vector<double> load_layer_weights(const std::filesystem::path& path, uint32_t n_layers);
+
+// The same from JSON text; `source` names it in error messages.
+std::vector<std::vector<uint32_t>> parse_retrieval_heads(const std::string& text, const std::string& source,
+                                                         uint32_t n_layers, uint32_t n_heads);
+std::vector<double> parse_layer_weights(const std::string& text, const std::string& source, uint32_t n_layers);
+
+// Layer weights as load_layer_weights reads them: a JSON list of numbers (17 significant digits, so they read
+// back exactly). Throws std::invalid_argument on a negative or non-finite weight.
+std::string layer_weights_json(std::span<const double> weights);
 
 }  // namespace ckv

@@ -137,7 +137,12 @@ Command add_run_command(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--kv-budget", f->kv.budget, "average KV tokens kept per layer (window included)");
   sub->add_option("--kv-budget-mib", f->kv.budget_mib, "KV memory budget in MiB (converted to tokens)");
   sub->add_option("--heads", f->kv.heads_file, "CompressKV retrieval heads JSON {\"layer\": [heads]}");
-  sub->add_option("--layers", f->kv.layers_file, "CompressKV per-layer weights JSON (error-aware budgets)");
+  sub->add_option("--layers", f->kv.layers_file, "CompressKV per-layer weights JSON (implies --error-aware)");
+  sub->add_flag("--error-aware", f->kv.error_aware,
+                "CompressKV error-aware layer budgets (weights from --layers, else from the model's profile)");
+  sub->add_option("--profile", f->kv.profile,
+                  "CompressKV profile: a shipped profile name, a profile folder, or none (default: the shipped one "
+                  "that matches the model)");
   sub->add_option("--window", f->kv.window, "observation window tokens");
   sub->add_option("--pool", f->kv.pool, "pooling: avg | max")->check(CLI::IsMember({"avg", "max"}));
   sub->add_option("--kernel", f->kv.pool_kernel, "pooling kernel size (odd)");

@@ -18,6 +18,8 @@ void register_commands(CLI::App& app, const GlobalOptions& global) {
   registry().push_back(add_heads_command(app, global));
   registry().push_back(add_niah_command(app, global));
   registry().push_back(add_convert_llama2c_command(app, global));
+  registry().push_back(add_calibrate_command(app, global));
+  registry().push_back(add_eval_command(app, global));
 }
 
 int run_selected(CLI::App&, const GlobalOptions&) {

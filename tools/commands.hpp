@@ -34,5 +34,7 @@ Command add_run_command(CLI::App& app, const GlobalOptions& global);
 Command add_heads_command(CLI::App& app, const GlobalOptions& global);
 Command add_niah_command(CLI::App& app, const GlobalOptions& global);
 Command add_convert_llama2c_command(CLI::App& app, const GlobalOptions& global);
+Command add_calibrate_command(CLI::App& app, const GlobalOptions& global);
+Command add_eval_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace ckv::cli

@@ -60,6 +60,12 @@ struct LlamaSession::Buffers {
   // Decode attention capture (SessionOptions::capture_decode_attention): device buffers and their readbacks.
   std::unique_ptr<vk::Buffer> capture_probs, capture_q, capture_out;
   std::unique_ptr<vk::Buffer> capture_probs_rb, capture_q_rb, capture_out_rb;
+  // Calibration probes (session_probes.hpp), allocated only when asked for.
+  std::unique_ptr<vk::Buffer> attention_outputs;  // [n_layers, n_embd] o_proj(attention) of the decoded token
+  std::unique_ptr<vk::Buffer> prompt_inputs;      // [n_layers, prompt tokens, n_embd] residual stream into each layer
+  std::unique_ptr<vk::Buffer> step_inputs;        // [n_layers, n_embd] the same for the decoded token
+  uint32_t prompt_input_tokens = 0;
+  bool decoded = false;
 };
 
 LlamaSession::LlamaSession(vk::Context& ctx, const LlamaConfig& config, const LlamaWeights& weights,
@@ -81,6 +87,16 @@ LlamaSession::LlamaSession(vk::Context& ctx, const LlamaConfig& config, const Ll
   b.decode_ids = device_buffer(ctx, 16, "decode token id", vk::MemoryKind::Upload);
   b.decode_position = device_buffer(ctx, 16, "decode position", vk::MemoryKind::Upload);
   stats_.weight_bytes = weights.bytes();
+  const SessionProbes& probes = options_.probes;
+  const uint64_t layers_row = 4ull * config.n_layers * config.n_embd;
+  if (probes.attention_outputs) b.attention_outputs = device_buffer(ctx, layers_row, "probe: attention outputs");
+  if (probes.record_layer_inputs) b.step_inputs = device_buffer(ctx, layers_row, "probe: decode layer inputs");
+  if (const LlamaSession* src = probes.replay_layer_inputs_from) {
+    if (!src->options_.probes.record_layer_inputs)
+      throw std::invalid_argument("replaying layer inputs needs a session that records them");
+    if (src->config_.n_layers != config.n_layers || src->config_.n_embd != config.n_embd)
+      throw std::invalid_argument("replaying layer inputs needs a session of the same model");
+  }
 }
 
 LlamaSession::~LlamaSession() = default;
@@ -185,13 +201,43 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
     p.kv_dtype = options_.kv_dtype;
     ops::record_prefill_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.attn);
   }
-  ops::record_matmul(ctx_, s, w.attn_output, *b.attn, n, q_width, *b.x, c.n_embd, /*accumulate=*/true);
+  record_attention_output(s, l, n);
 
   ops::record_rms_norm(ctx_, s, *b.x, *w.ffn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
   ops::record_matmul(ctx_, s, w.ffn_gate, *b.xn, n, c.n_embd, *b.gate, c.n_ff);
   ops::record_matmul(ctx_, s, w.ffn_up, *b.xn, n, c.n_embd, *b.up, c.n_ff);
   ops::record_silu_mul(ctx_, s, *b.gate, *b.up, *b.gate, n * c.n_ff);
   ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
+}
+
+void LlamaSession::record_attention_output(vk::CommandStream& s, uint32_t l, uint32_t n) {
+  Buffers& b = *buffers_;
+  const LlamaConfig& c = config_;
+  const uint32_t q_width = c.n_heads * c.head_dim;
+  const LlamaLayerWeights& w = weights_.layers[l];
+  if (!b.attention_outputs || n != 1) {
+    ops::record_matmul(ctx_, s, w.attn_output, *b.attn, n, q_width, *b.x, c.n_embd, /*accumulate=*/true);
+    return;
+  }
+  // Probe: o_proj(attention) of the decoded token goes to its own row, then into the residual stream.
+  const vk::BufferRange out(*b.attention_outputs, 4ull * l * c.n_embd, 4ull * c.n_embd);
+  const vk::BufferRange x(*b.x, 0, 4ull * c.n_embd);
+  ops::record_matmul(ctx_, s, w.attn_output, *b.attn, 1, q_width, out, c.n_embd);
+  ops::record_add(ctx_, s, x, out, x, c.n_embd);
+}
+
+void LlamaSession::record_layer_input(vk::CommandStream& s, uint32_t l, const vk::BufferRange& input, bool prompt) {
+  const SessionProbes& probes = options_.probes;
+  const uint64_t rows_bytes = input.size;
+  if (const LlamaSession* src = probes.replay_layer_inputs_from) {
+    const vk::Buffer* from = prompt ? src->buffers_->prompt_inputs.get() : src->buffers_->step_inputs.get();
+    if (!from) throw std::logic_error("the session to replay has no recorded layer inputs");
+    s.copy(vk::BufferRange(*from, l * rows_bytes, rows_bytes), input);
+  }
+  if (probes.record_layer_inputs) {
+    const vk::Buffer& to = prompt ? *buffers_->prompt_inputs : *buffers_->step_inputs;
+    s.copy(input, vk::BufferRange(to, l * rows_bytes, rows_bytes));
+  }
 }
 
 void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row,
@@ -266,6 +312,13 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
     positions.push_back(device_buffer(ctx_, 4ull * n, "chunk positions"));
     vk::upload(ctx_.device(), *positions.back(), std::span<const uint32_t>(pos));
   }
+  const SessionProbes& probes = options_.probes;
+  if (probes.record_layer_inputs) {
+    b.prompt_inputs = device_buffer(ctx_, 4ull * c.n_layers * t * c.n_embd, "probe: prompt layer inputs");
+    b.prompt_input_tokens = t;
+  }
+  if (probes.replay_layer_inputs_from && probes.replay_layer_inputs_from->buffers_->prompt_input_tokens != t)
+    throw std::invalid_argument("replaying layer inputs needs the other session to have run the same prompt first");
   if (selector_) selector_->reserve(t, uint32_t(*std::max_element(stats_.layer_budgets.begin(), stats_.layer_budgets.end())));
 
   vk::CommandStream s(ctx_.device());
@@ -277,6 +330,8 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
     const uint32_t budget = uint32_t(std::min<int>(stats_.layer_budgets[l], int(t)));
     const bool compress_layer = compressing && budget < t;
     kv_->reserve(s, l, compress_layer ? t : t + options_.decode_headroom);
+    if (probes.record_layer_inputs || probes.replay_layer_inputs_from)
+      record_layer_input(s, l, vk::BufferRange(*x_all, 0, uint64_t(t) * row_bytes), /*prompt=*/true);
     for (size_t ci = 0; ci < chunks.size(); ++ci) {
       const auto [start, n] = chunks[ci];
       s.copy(vk::BufferRange(*x_all, start * row_bytes, n * row_bytes), vk::BufferRange(*b.x, 0, n * row_bytes));
@@ -332,6 +387,9 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
 
   capture_step_ = options_.capture_decode_attention;
   if (capture_step_) prepare_attention_capture();
+  const SessionProbes& probes = options_.probes;
+  if (probes.replay_layer_inputs_from && probes.replay_layer_inputs_from->position_ != position_ + 1)
+    throw std::logic_error("replaying layer inputs needs the other session to have decoded this step first");
 
   vk::CommandStream s(ctx_.device());
   mark_gpu_begin(s);
@@ -339,6 +397,8 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const uint32_t length = kv_->layer(l).length;
     kv_->reserve(s, l, length + 1);
+    if (probes.record_layer_inputs || probes.replay_layer_inputs_from)
+      record_layer_input(s, l, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), /*prompt=*/false);
     record_layer_chunk(s, l, length, 1, *b.decode_position);
     kv_->append(l, 1);
   }
@@ -357,6 +417,7 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
   if (options_.capture_decode_attention) read_attention_capture();
   ++position_;
   ++stats_.generated_tokens;
+  b.decoded = true;
   stats_.decode_seconds += seconds_since(started);
   return read_token();
 }
@@ -415,6 +476,12 @@ const DecodeAttentionCapture& LlamaSession::decode_attention() const {
 
 std::vector<float> LlamaSession::last_logits() {
   return vk::download<float>(ctx_.device(), *buffers_->logits, config_.vocab_size);
+}
+
+std::vector<float> LlamaSession::attention_outputs() {
+  if (!buffers_->attention_outputs) throw std::logic_error("attention outputs were not probed in this session");
+  if (!buffers_->decoded) throw std::logic_error("attention outputs exist only after a decoded token");
+  return vk::download<float>(ctx_.device(), *buffers_->attention_outputs, size_t(config_.n_layers) * config_.n_embd);
 }
 
 const SessionStats& LlamaSession::stats() {

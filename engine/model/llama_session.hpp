@@ -13,6 +13,7 @@
 #include "engine/kv_policy.hpp"
 #include "engine/model/llama_config.hpp"
 #include "engine/model/llama_weights.hpp"
+#include "engine/model/session_probes.hpp"
 #include "engine/token_selector.hpp"
 #include "vk/buffer.hpp"
 #include "vk/context.hpp"
@@ -28,6 +29,7 @@ struct SessionOptions {
   KvDtype kv_dtype = KvDtype::F16;
   // Called after each layer of the prompt (layers done, layers in all), e.g. for a progress bar.
   std::function<void(uint32_t, uint32_t)> on_prefill_layer;
+  SessionProbes probes;  // calibration only (session_probes.hpp)
   // decode() also reads back every layer's attention (see DecodeAttentionCapture), e.g. for retrieval-head scores.
   bool capture_decode_attention = false;
 };
@@ -82,6 +84,9 @@ class LlamaSession {
   const KvCache& kv_cache() const { return *kv_; }
   // The last decode step's attention; needs SessionOptions::capture_decode_attention (else std::logic_error).
   const DecodeAttentionCapture& decode_attention() const;
+  // With probes.attention_outputs: o_proj(attention) of every layer for the last decoded token, f32
+  // [n_layers, n_embd] (one read-back). Throws std::logic_error when the probe is off or nothing was decoded.
+  std::vector<float> attention_outputs();
 
  private:
   struct Buffers;
@@ -96,6 +101,8 @@ class LlamaSession {
   void ensure_buffers(uint32_t prompt_tokens);
   void prepare_attention_capture();
   void read_attention_capture();
+  void record_attention_output(vk::CommandStream& s, uint32_t layer, uint32_t tokens);
+  void record_layer_input(vk::CommandStream& s, uint32_t layer, const vk::BufferRange& input, bool prompt);
 
   vk::Context& ctx_;
   LlamaConfig config_;

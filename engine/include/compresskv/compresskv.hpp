@@ -28,8 +28,12 @@ struct KvOptions {
   std::string policy = "fullkv";  // fullkv | streaming | snapkv | pyramidkv | compresskv
   int budget = 0;                 // average tokens kept per layer (window included)
   double budget_mib = 0;          // or: KV memory in MiB, converted to tokens from the model's shape
-  std::string heads_file;         // compresskv: {"layer": [ranked query heads]}; empty: the shipped profile
-  std::string layers_file;        // compresskv: per-layer weights for error-aware budgets; empty: uniform
+  std::string heads_file;         // compresskv: {"layer": [ranked query heads]}; empty: the profile's
+  std::string layers_file;        // compresskv: per-layer weights; given, budgets are error-aware
+  bool error_aware = false;       // compresskv: error-aware budgets from layers_file, else from the profile
+  // compresskv profile when heads (or error-aware weights) are not given as files: "" picks the shipped profile
+  // that matches the model, "none" uses none, a shipped profile's name or a profile folder picks that one.
+  std::string profile;
   int window = 8;
   int pool_kernel = 5;
   std::string pool = "avg";  // avg | max
@@ -82,6 +86,27 @@ class Model {
   // The same from token ids (no template, no tokenizer).
   Stats generate_tokens(const std::vector<int32_t>& prompt, const KvOptions& kv, const GenerateOptions& options,
                         const std::function<bool(int32_t)>& on_token, std::vector<float>* last_prompt_logits = nullptr);
+
+  // What a CompressKV profile matches this model file on, as JSON: {"match": {GGUF key: value, ...},
+  // "fingerprint": "fnv1a64:..."} (profiles/README.md).
+  std::string profile_identity_json() const;
+
+  // Checks `kv` against this model without running anything (same errors as generate) and says which
+  // CompressKV profile or files it would use ("" for other policies).
+  std::string check_kv_options(const KvOptions& kv) const;
+
+  // Teacher forcing (ckv eval): runs `prompt` under `kv`, then feeds `continuation` one token at a time;
+  // on_logits(i, logits) gets the next-token logits predicting continuation[i] (i = 0: those of the prompt).
+  Stats teacher_force(const std::vector<int32_t>& prompt, const std::vector<int32_t>& continuation, const KvOptions& kv,
+                      const GenerateOptions& options,
+                      const std::function<void(int step, const std::vector<float>& logits)>& on_logits);
+
+  // CompressKV calibration (ckv calibrate): runs `prompt` in lockstep under FullKV and under `kv`, decodes `steps`
+  // greedy tokens of the FullKV run in both, and returns per layer the sum over the steps of
+  // ‖o_kv − o_full‖ / ‖o_full‖, o = o_proj(attention) of the decoded token. isolated: each layer of the `kv` run
+  // gets the FullKV run's layer inputs, so only its own compression counts (engine/calibration.hpp).
+  std::vector<double> layer_attention_errors(const std::vector<int32_t>& prompt, const KvOptions& kv, int steps,
+                                             bool isolated, const GenerateOptions& options, Stats* stats = nullptr);
 
  private:
   struct Impl;
