@@ -41,6 +41,9 @@ std::vector<int32_t> random_prompt(uint32_t tokens, uint32_t vocab, uint64_t see
   return ids;
 }
 
+// Timed decode steps plus the profiled ones.
+uint32_t decode_steps(const E2eOptions& o) { return o.decode_tokens + (o.profile ? o.profile_steps : 0); }
+
 struct Setup {
   LlamaConfig config;
   GgmlType type;
@@ -55,8 +58,9 @@ Setup check_options(const E2eOptions& o) {
   s.type = parse_synthetic_weight_type(o.weights);
   if (o.context == 0) throw std::invalid_argument("--context must be at least 1 token");
   if (o.decode_tokens == 0) throw std::invalid_argument("--decode-tokens must be at least 1");
-  if (uint64_t(o.context) + o.decode_tokens > s.config.context_length)
-    throw std::invalid_argument("--context " + std::to_string(o.context) + " plus " + std::to_string(o.decode_tokens) +
+  if (o.profile && o.profile_steps == 0) throw std::invalid_argument("--profile-steps must be at least 1");
+  if (uint64_t(o.context) + decode_steps(o) > s.config.context_length)
+    throw std::invalid_argument("--context " + std::to_string(o.context) + " plus " + std::to_string(decode_steps(o)) +
                                 " decode tokens exceeds the model's context of " +
                                 std::to_string(s.config.context_length));
   if (o.retrieval_heads == 0 || o.retrieval_heads > s.config.n_heads)
@@ -79,12 +83,11 @@ Setup check_options(const E2eOptions& o) {
   return s;
 }
 
-// With CKV_PROFILE=1: the per-pipeline table of what ran since the last call, as lines; the profile restarts.
-nlohmann::json take_profile(const char* phase) {
-  if (!vk::dispatch_profiling_enabled()) return nullptr;
+// The per-pipeline table of what ran since the last call, printed and as lines; the profile restarts.
+nlohmann::json take_profile(const std::string& phase) {
   const std::string report = vk::dispatch_profile_report();
   vk::reset_dispatch_profile();
-  std::printf("-- %s\n%s", phase, report.c_str());
+  std::printf("-- %s\n%s", phase.c_str(), report.c_str());
   nlohmann::json lines = nlohmann::json::array();
   for (size_t start = 0; start < report.size();) {
     const size_t end = report.find('\n', start);
@@ -103,7 +106,7 @@ nlohmann::json run_policy(vk::Context& ctx, const Setup& setup, const LlamaWeigh
   so.compression.policy = policy;
   so.compression.window = o.window;
   so.kv_budget = o.budget;
-  so.context = o.context + o.decode_tokens;
+  so.context = o.context + decode_steps(o);
   so.ubatch = o.ubatch;
   so.decode_headroom = o.headroom;
   const auto started = Clock::now();
@@ -115,15 +118,28 @@ nlohmann::json run_policy(vk::Context& ctx, const Setup& setup, const LlamaWeigh
     }
   };
   LlamaSession session(ctx, setup.config, weights, so);
-  if (vk::dispatch_profiling_enabled()) vk::reset_dispatch_profile();
+  const bool env_profile = vk::dispatch_profiling_requested();
+  vk::reset_dispatch_profile();
 
   const SamplingOptions greedy;
+  if (o.profile) vk::set_dispatch_profiling(true);
   std::vector<int32_t> tokens{session.prefill(prompt, greedy)};
+  if (o.profile) vk::set_dispatch_profiling(env_profile);
   const SessionStats after_prefill = session.stats();
-  nlohmann::json prefill_profile = take_profile((std::string(name) + " prefill").c_str());
+  nlohmann::json prefill_profile, decode_profile;
+  if (o.profile || env_profile) prefill_profile = take_profile(std::string(name) + " prefill");
   for (uint32_t i = 0; i < o.decode_tokens; ++i) tokens.push_back(session.decode(tokens.back(), greedy));
-  const SessionStats& s = session.stats();
-  nlohmann::json decode_profile = take_profile((std::string(name) + " decode").c_str());
+  const SessionStats s = session.stats();
+  if (env_profile) decode_profile = take_profile(std::string(name) + " decode (the timed steps)");
+  if (o.profile) {
+    vk::set_dispatch_profiling(true);
+    vk::reset_dispatch_profile();
+    int32_t next = tokens.back();
+    for (uint32_t i = 0; i < o.profile_steps; ++i) next = session.decode(next, greedy);
+    vk::set_dispatch_profiling(env_profile);
+    decode_profile = take_profile(std::string(name) + " decode (" + std::to_string(o.profile_steps) +
+                                  " profiled steps after the timed ones)");
+  }
 
   const double kv_read = 0.5 * double(after_prefill.kv_bytes_kept + s.kv_bytes_kept);  // mean over the steps
   const double bytes_per_token = double(weights.decode_bytes()) + kv_read;
@@ -158,10 +174,8 @@ nlohmann::json run_policy(vk::Context& ctx, const Setup& setup, const LlamaWeigh
               name, j["prefill_tokens_per_second"].get<double>(), j["prefill_gpu_tokens_per_second"].get<double>(),
               decode_tps, decode_gpu_tps, roofline, mib(after_prefill.kv_bytes_kept), mib(after_prefill.kv_bytes_peak));
   std::fflush(stdout);
-  if (!prefill_profile.is_null()) {
-    j["profile_prefill"] = prefill_profile;
-    j["profile_decode"] = decode_profile;
-  }
+  if (!prefill_profile.is_null()) j["profile_prefill"] = prefill_profile;
+  if (!decode_profile.is_null()) j["profile_decode"] = decode_profile;
   return j;
 }
 
@@ -190,13 +204,15 @@ nlohmann::json run_e2e(vk::Context& ctx, const E2eOptions& o) {
   report["headroom"] = o.headroom;
   report["seed"] = o.seed;
   report["kv_dtype"] = "f16";
-  report["profiled"] = vk::dispatch_profiling_enabled();
+  report["profiled"] = vk::dispatch_profiling_requested();  // CKV_PROFILE: the timed steps were profiled too
+  report["profile_decode_steps"] = o.profile ? o.profile_steps : 0;
   report["timing"] =
       "prefill: wall time of LlamaSession::prefill (one submission per layer, waits included) and the sum of GPU "
       "timestamps around its submissions; decode: wall time per greedy step (one submission, the sampled token read "
       "back each step) and GPU timestamps around each step's submission. Roofline: (weight bytes read per token + "
       "mean kept KV bytes) / best copy bandwidth of this run (bytes read + written per second)."
-      " CKV_PROFILE=1 adds a timestamp after every dispatch, which slows both.";
+      " Profiling adds a timestamp after every dispatch: --profile profiles the prefill and extra decode steps after"
+      " the timed ones; CKV_PROFILE=1 profiles the timed steps too (then profiled is true).";
   std::printf("device: %s (%s)\n", info.name.c_str(), report["driver"].get<std::string>().c_str());
   std::printf("model: %s, %s weights\n", setup.config.summary().c_str(), quant::type_name(setup.type).c_str());
   std::fflush(stdout);

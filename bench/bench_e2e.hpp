@@ -26,6 +26,10 @@ struct E2eOptions {
   uint64_t seed = 1;                // weights and prompt
   std::vector<uint32_t> copy_mib = {64, 1024};  // copy bench sizes; the roofline uses the best bandwidth
   int copy_warmup = 3, copy_repeats = 10;
+  // Per-pipeline GPU time of each policy's prefill and of `profile_steps` extra decode steps run after the timed
+  // ones (which stay unprofiled). CKV_PROFILE=1 instead profiles everything, the timed steps included.
+  bool profile = false;
+  uint32_t profile_steps = 8;
 };
 
 // Throws std::invalid_argument with one clear message for options that cannot run (unknown preset or weight

@@ -84,10 +84,21 @@ TEST(CliBenchE2e, TinyModelReportsSaneNumbersAndSameSeedSameTokens) {
   EXPECT_LE(r["peak_kv_compresskv_vs_fullkv"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(r["kept_kv_compresskv_vs_fullkv"].get<double>(), 32.0 / 260.0);
 
-  // The same seed again: the same weights and prompt, so the same greedy tokens.
-  const nlohmann::json again = run_tiny(dir / "again.json", {"--weights", "q4_0", "--seed", "5"});
+  EXPECT_FALSE(full.contains("profile_decode"));
+
+  // The same seed again: the same weights and prompt, so the same greedy tokens (the profiled decode steps that
+  // --profile adds run after the timed ones).
+  const nlohmann::json again =
+      run_tiny(dir / "again.json", {"--weights", "q4_0", "--seed", "5", "--profile", "--profile-steps", "2"});
   ASSERT_EQ(again["policies"].size(), 2u);
-  for (size_t p = 0; p < 2; ++p) EXPECT_EQ(again["policies"][p]["tokens"], j["policies"][p]["tokens"]) << p;
+  for (size_t p = 0; p < 2; ++p) {
+    EXPECT_EQ(again["policies"][p]["tokens"], j["policies"][p]["tokens"]) << p;
+    EXPECT_EQ(again["policies"][p]["kv_bytes_kept_after_decode"], j["policies"][p]["kv_bytes_kept_after_decode"]);
+    EXPECT_NE(again["policies"][p]["profile_decode"].dump().find("matvec_q4_0"), std::string::npos)
+        << again["policies"][p]["profile_decode"].dump();
+  }
+  EXPECT_FALSE(again["profiled"].get<bool>());  // the timed steps were not profiled
+  EXPECT_EQ(again["profile_decode_steps"], 2);
   std::filesystem::remove_all(dir);
 }
 

@@ -1,6 +1,6 @@
 // `ckv bench e2e`: prefill + greedy decode on a synthetic model (FullKV and CompressKV) against the bandwidth
-// roofline; prints a table and writes JSON. With CKV_PROFILE=1 it also prints the per-pipeline GPU time of each
-// phase (prefill, decode) of each policy.
+// roofline; prints a table and writes JSON. With --profile (or CKV_PROFILE=1) it also prints the per-pipeline GPU
+// time of each phase (prefill, decode) of each policy.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +36,9 @@ Command add_bench_e2e_command(CLI::App& bench, const GlobalOptions& global) {
   sub->add_option("--copy-mib", o.copy_mib, "copy bench sizes in MiB (the roofline uses the best bandwidth)")
       ->delimiter(',');
   sub->add_option("--copy-repeats", o.copy_repeats, "timed submissions per copy size")->check(CLI::PositiveNumber);
+  sub->add_flag("--profile", o.profile, "per-pipeline GPU time of each prefill and of extra decode steps run after "
+                                        "the timed (unprofiled) ones; printed and in the JSON");
+  sub->add_option("--profile-steps", o.profile_steps, "decode steps profiled with --profile");
   sub->add_option("--json", f->json_out, "write the JSON report to this file");
   return {sub, [f, &global]() {
             bench::check_e2e_options(f->options);

@@ -1,6 +1,7 @@
 #include "dispatch_profile.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -31,13 +32,26 @@ Profile& profile() {
 
 }  // namespace
 
+namespace {
+// -1: follow CKV_PROFILE; 0 / 1: set by set_dispatch_profiling().
+std::atomic<int> profiling_override{-1};
+}  // namespace
+
 bool dispatch_profiling_enabled() {
-  static const bool enabled = [] {
+  const int forced = profiling_override.load();
+  if (forced >= 0) return forced == 1;
+  return dispatch_profiling_requested();
+}
+
+bool dispatch_profiling_requested() {
+  static const bool requested = [] {
     const char* v = std::getenv("CKV_PROFILE");
     return v && *v && std::string(v) != "0";
   }();
-  return enabled;
+  return requested;
 }
+
+void set_dispatch_profiling(bool on) { profiling_override.store(on ? 1 : 0); }
 
 void add_dispatch_time(const std::string& pipeline, double ns) {
   Profile& p = profile();

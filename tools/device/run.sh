@@ -6,8 +6,8 @@
 # (at most 8 files come back: gpu, info, tests, bench.json/.txt, e2e.txt and one e2e-<weights>-<context>.json
 # per run: keep E2E_RUNS to two pairs when tests and bench run too).
 # RUN_TESTS=0 / RUN_BENCH=0 skip those parts; E2E_DECODE (decode steps, 32), E2E_LAYERS (the preset's 32),
-# E2E_TIMEOUT (seconds per run, 240) and E2E_PROFILE=1 (CKV_PROFILE: per-pipeline GPU time of each policy's
-# prefill and decode, in e2e.txt and the JSON; it slows both) tune the end-to-end part.
+# E2E_TIMEOUT (seconds per run, 240) and E2E_PROFILE=1 (--profile: per-pipeline GPU time of each policy's prefill
+# and of 8 extra decode steps after the timed, unprofiled ones; in e2e.txt and the JSON) tune the end-to-end part.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -33,12 +33,13 @@ if [ "${RUN_BENCH:-1}" = 1 ]; then
   devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${BENCH_FILTER:+--filter "$BENCH_FILTER"} --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
 fi
 if [ "${RUN_E2E:-0}" = 1 ]; then
+  profile_flag=$([ "${E2E_PROFILE:-0}" = 1 ] && echo --profile)
   for run in ${E2E_RUNS:-f16:32768 q4_0:16384}; do
     w=${run%%:*} context=${run#*:}
     echo "== bench e2e, $w weights, context $context" | tee -a "$OUT/e2e.txt"
-    CKV_PROFILE=${E2E_PROFILE:-0} timeout "${E2E_TIMEOUT:-240}" devpkg/tools/ckv bench e2e --synthetic llama-3.1-8b \
+    timeout "${E2E_TIMEOUT:-240}" devpkg/tools/ckv bench e2e --synthetic llama-3.1-8b \
       --weights "$w" --context "$context" --budget 512 --decode-tokens "${E2E_DECODE:-32}" \
-      ${E2E_LAYERS:+--layers "$E2E_LAYERS"} --json "$OUT/e2e-$w-$context.json" 2>&1 | tee -a "$OUT/e2e.txt"
+      ${E2E_LAYERS:+--layers "$E2E_LAYERS"} $profile_flag --json "$OUT/e2e-$w-$context.json" 2>&1 | tee -a "$OUT/e2e.txt"
     echo "exit ${PIPESTATUS[0]}" | tee -a "$OUT/e2e.txt"
   done
 fi
