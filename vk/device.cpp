@@ -123,9 +123,17 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   f12.storageBuffer8BitAccess = info_.storage_8bit;
   f12.vulkanMemoryModel = info_.vulkan_memory_model;
   f12.vulkanMemoryModelDeviceScope = info_.vulkan_memory_model;
+  // Shaders from glslang >= 13 declare their workgroup size with LocalSizeId, which needs maintenance4.
+  VkPhysicalDeviceMaintenance4Features maintenance4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_FEATURES};
   VkPhysicalDeviceFeatures2 supported{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  if (info_.api_version >= VK_API_VERSION_1_3) supported.pNext = &maintenance4;
   vkGetPhysicalDeviceFeatures2(physical_, &supported);
   features.features.shaderInt64 = supported.features.shaderInt64;
+  if (maintenance4.maintenance4) {
+    maintenance4.pNext = nullptr;
+    *tail = &maintenance4;
+    tail = &maintenance4.pNext;
+  }
   if (info_.subgroup_size_control && size_control_ext) {
     size_control.subgroupSizeControl = VK_TRUE;
     size_control.computeFullSubgroups = VK_TRUE;
