@@ -317,9 +317,9 @@ TEST_F(DecodeAttention, ProbabilitiesWithLargeGroupAndHeadDim) {
 
 TEST_F(DecodeAttention, ChunkChoice) {
   auto p = make_params(32, 8, 128, 32768, 32768, KvDtype::F16);
-  EXPECT_EQ(ops::decode_attention_chunk_size(p), 256u);
-  EXPECT_EQ(ops::decode_attention_chunks(p), 128u);
-  EXPECT_EQ(ops::decode_attention_scratch_bytes(p), size_t(32) * 128 * 130 * 4);
+  EXPECT_EQ(ops::decode_attention_chunk_size(p), 1024u);
+  EXPECT_EQ(ops::decode_attention_chunks(p), 32u);
+  EXPECT_EQ(ops::decode_attention_scratch_bytes(p), size_t(32) * 32 * 130 * 4);
   p.kv_length = 7;
   EXPECT_EQ(ops::decode_attention_chunks(p), 1u);
   p.kv_length = 2049;

@@ -13,7 +13,10 @@ namespace {
 
 constexpr uint32_t kMaxGroup = 8;             // query heads per KV head the split pass keeps in registers
 constexpr uint32_t kMaxHeadDim = 256;
-constexpr uint32_t kTargetWorkgroups = 1024;  // enough split workgroups for a few waves on a large GPU
+// Fewer, longer chunks with 4 rows per team per step: the best of the 108 split shapes swept at 32 K on an H200
+// (bench/RESULTS.md run 3: 203 µs against 326 µs for 1024 workgroups and 2 rows).
+constexpr uint32_t kTargetWorkgroups = 256;
+constexpr uint32_t kDefaultRowsPerTeam = 4;
 constexpr uint32_t kMinChunk = 128;           // keeps the per-chunk merge and partials small next to the reads
 constexpr uint32_t kChunkRounding = 64;
 constexpr uint32_t kRegisterFloats = 64;      // target floats of query slice (and as many of output) per thread
@@ -114,6 +117,7 @@ DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& dev, co
          std::to_string(kMaxVectorsPerLane) + " per lane");
   DecodeAttentionShape shape;
   shape.lanes = lanes;
+  shape.rows_per_team = kDefaultRowsPerTeam;
   shape.shuffle =
       dev.subgroup_shuffle && lanes <= dev.min_subgroup_size && shape.workgroup % dev.max_subgroup_size == 0;
   return shape;
