@@ -124,6 +124,9 @@ void record_lanes(vk::Context& ctx, vk::CommandStream& stream, const WeightView&
   if (!lane_rows_supported(dev))
     fail("matmul", "the lane-rows kernel needs a fixed subgroup size of at least 8 with subgroup shuffle, device has " +
                        std::to_string(dev.min_subgroup_size) + ".." + std::to_string(dev.max_subgroup_size));
+  if (w.k % 32)
+    fail("matmul", "the lane-rows kernel walks rows in 32-element units; k = " + std::to_string(w.k) +
+                       " is not a multiple of 32");
   const uint32_t lanes = dev.min_subgroup_size;
   const uint32_t tokens = t == 1 ? 1 : kLaneTokens;  // the two variants: _lanes1 and _lanes
   const uint32_t token_groups = (t + tokens - 1) / tokens;
@@ -211,7 +214,8 @@ void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView
 
   const vk::DeviceInfo& dev = ctx.device().info();
   if (options.kernel == MatmulKernel::Lanes ||
-      (options.kernel == MatmulKernel::Auto && dev.type == VK_PHYSICAL_DEVICE_TYPE_CPU && lane_rows_supported(dev))) {
+      (options.kernel == MatmulKernel::Auto && dev.type == VK_PHYSICAL_DEVICE_TYPE_CPU && lane_rows_supported(dev) &&
+       w.k % 32 == 0)) {
     record_lanes(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate);
     return;
   }
