@@ -97,12 +97,13 @@ TEST_F(ModelE2E, BadInputIsAClearError) {
   kv.budget = 4;  // smaller than the window
   EXPECT_THROW(run("Hello", kv, 2), std::invalid_argument);
   kv.policy = "compresskv";
-  kv.budget = 64;  // no heads profile given
+  kv.budget = 64;
+  kv.profile = "none";  // no shipped profile and no heads file
   try {
     run("Hello", kv, 2);
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("--heads"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("retrieval heads"), std::string::npos) << e.what();
   }
   compresskv::GenerateOptions gen;
   gen.context = 100000;  // longer than the model's 8192
