@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates the CompressKV profile and the README's results (NIAH grid, fidelity table) for the default model with
+# the project's own commands. Any Vulkan device works; on lavapipe the full grid takes many hours, on a GPU minutes.
+#   tools/make_results.sh                     # everything, into docs/results/
+#   STAGES="niah eval" tools/make_results.sh  # with the profile already in docs/results/profile
+# Variables: CKV (the ckv binary, default build/tools/ckv), MODEL, DEST (output folder, default results), STAGES
+# (profile niah eval), NIAH_BUDGETS, NIAH_LENGTHS, NIAH_DEPTHS, EVAL_BUDGETS. FullKV does not depend on the
+# budget: it runs with the first NIAH budget only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CKV=${CKV:-build/tools/ckv}
+MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+DEST=${DEST:-docs/results}
+STAGES=${STAGES:-profile niah eval}
+NIAH_BUDGETS=${NIAH_BUDGETS:-128 32 64 256}
+NIAH_LENGTHS=${NIAH_LENGTHS:-1024,2048,4096}
+NIAH_DEPTHS=${NIAH_DEPTHS:-0,0.25,0.5,0.75,1}
+EVAL_BUDGETS=${EVAL_BUDGETS:-32,64,128,256}
+profile=$DEST/profile
+mkdir -p "$profile"
+
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
+timed() {  # runs a command and appends its line and wall time to $DEST/commands.txt
+  local start=$SECONDS
+  echo "+ $*"
+  "$@"
+  echo "$* # $((SECONDS - start)) s" >>"$DEST/commands.txt"
+}
+
+if stage profile; then
+  # Heads needles ("heads" set) at three lengths and five depths; calibration on the whole calibration texts.
+  timed "$CKV" heads -m "$MODEL" --needles data/niah/needles.json --lengths 1024,2048,4096 \
+    --depths 0.1,0.3,0.5,0.7,0.9 -o "$profile/heads.json" --scores "$profile/scores.json"
+  timed "$CKV" calibrate -m "$MODEL" --heads "$profile/heads.json" --budget 128 --steps 32 --max-prompt-tokens 0 \
+    --prompts data/calibration/*.txt -o "$profile/layers.json" --profile-out "$profile/profile.json" \
+    --profile-name smollm2-135m-instruct
+fi
+
+if stage niah; then
+  first=1
+  for budget in $NIAH_BUDGETS; do
+    policies=streaming,snapkv,pyramidkv,compresskv,compresskv-ea
+    [ $first = 1 ] && policies=fullkv,$policies
+    first=0
+    timed "$CKV" niah -m "$MODEL" --needles data/niah/needles.json --policies "$policies" --budget "$budget" \
+      --lengths "$NIAH_LENGTHS" --depths "$NIAH_DEPTHS" --heads "$profile/heads.json" --layers "$profile/layers.json" \
+      -o "$DEST/niah-$budget"
+  done
+fi
+
+if stage eval; then
+  timed "$CKV" eval -m "$MODEL" --texts data/eval/orchard.txt data/eval/observatory.txt data/eval/glassworks.txt \
+    data/eval/expedition.txt --budgets "$EVAL_BUDGETS" --prefix-tokens 2048 --continue-tokens 256 \
+    --heads "$profile/heads.json" --layers "$profile/layers.json" -o "$DEST/eval.csv" --json "$DEST/eval.json"
+fi
