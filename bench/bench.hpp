@@ -42,7 +42,7 @@ struct Timing {
 Timing time_on_gpu(vk::Context& ctx, const RecordFn& record, int warmup, int repeats);
 
 // Copy bandwidth over `bytes` bytes (a multiple of 4; bytes = read + written), checked: the roofline reference.
-BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats);
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer = false);
 
 // A family of cases; returns one result per shape.
 struct BenchSuite {
@@ -63,5 +63,6 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions& options);
 
 }  // namespace ckv::bench

@@ -7,7 +7,8 @@
 
 namespace ckv::bench {
 
-BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats) {
+// transfer: vkCmdCopyBuffer instead of the compute shader (the driver's own copy, for comparison).
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer) {
   vk::Device& device = ctx.device();
   // Bind in pieces no larger than the device's storage-buffer range.
   const uint64_t piece = std::min<uint64_t>(bytes, device.info().max_storage_buffer_range & ~uint64_t(255));
@@ -21,7 +22,10 @@ BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repea
     s.set_auto_barrier(false);  // the pieces are independent
     for (uint64_t off = 0; off < bytes; off += piece) {
       const uint64_t n = std::min(piece, bytes - off);
-      ops::record_copy(ctx, s, vk::BufferRange(src, off, n), vk::BufferRange(dst, off, n));
+      if (transfer)
+        s.copy(vk::BufferRange(src, off, n), vk::BufferRange(dst, off, n));
+      else
+        ops::record_copy(ctx, s, vk::BufferRange(src, off, n), vk::BufferRange(dst, off, n));
     }
     s.set_auto_barrier(true);
   };
@@ -32,7 +36,7 @@ BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repea
   const auto tail = vk::download<uint32_t>(device, dst, pattern.size(), tail_off);
   const auto tail_src = vk::download<uint32_t>(device, src, pattern.size(), tail_off);
   BenchResult r;
-  r.name = "copy " + std::to_string(bytes >> 20) + " MiB";
+  r.name = std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
   r.shape = {{"bytes", bytes}};
   r.median_us = t.median_us;
   r.min_us = t.min_us;
@@ -44,14 +48,17 @@ BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repea
 }
 
 std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& options) {
-  std::vector<uint64_t> sizes = options.preset == Preset::Gpu ? std::vector<uint64_t>{64ull << 20, 1ull << 30}
-                                                              : std::vector<uint64_t>{16ull << 20};
+  std::vector<uint64_t> sizes = options.preset == Preset::Gpu
+                                    ? std::vector<uint64_t>{64ull << 20, 128ull << 20, 256ull << 20, 1ull << 30}
+                                    : std::vector<uint64_t>{16ull << 20};
   std::vector<BenchResult> results;
-  for (uint64_t bytes : sizes) {
-    const std::string name = "copy " + std::to_string(bytes >> 20) + " MiB";
-    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-    results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats));
-  }
+  for (bool transfer : {false, true})
+    for (uint64_t bytes : sizes) {
+      const std::string name =
+          std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+      if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+      results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats, transfer));
+    }
   return results;
 }
 

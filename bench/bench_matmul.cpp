@@ -1,6 +1,7 @@
 // Weight × activation kernels on quantized GGUF blocks: matrix-vector (decode, GB/s of weights read) and the
 // tiled matrix-matrix kernel (prefill, TFLOP/s), at the Llama-3.1-8B FFN shape. Rows are checked against a
-// double-precision product over the CPU-dequantized weights first.
+// double-precision product over the CPU-dequantized weights first. The sweep suite times matrix-vector workgroup
+// shapes around the default.
 #include <cmath>
 
 #include "bench.hpp"
@@ -10,6 +11,66 @@
 
 namespace ckv::bench {
 
+namespace {
+
+// One weight [k, n] of one type with t input vectors, timed under any MatmulOptions.
+class MatmulCase {
+ public:
+  MatmulCase(vk::Context& ctx, GgmlType type, uint32_t k, uint32_t n, uint32_t t)
+      : type_(type), k_(k), n_(n), t_(t), weights_(quant::quantize(type, bench_random(size_t(k) * n, 11))),
+        x_(bench_random(size_t(k) * t, 12)), wb_(device_buffer(ctx, padded(weights_), "bench weights")),
+        xb_(device_buffer(ctx, x_, "bench x")),
+        yb_(ctx.device(), 4ull * n * t, vk::MemoryKind::DeviceLocal, "bench y") {}
+
+  BenchResult run(vk::Context& ctx, const BenchOptions& options, const std::string& name,
+                  const ops::MatmulOptions& matmul = {}) {
+    const ops::WeightView w{&wb_, 0, type_, k_, n_};
+    const Timing timing = time_on_gpu(
+        ctx, [&](vk::CommandStream& s) { ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul); },
+        options.warmup, options.repeats);
+    // Check rows 0 and n-1 of the last token.
+    double worst = 0;
+    const auto y = vk::download<float>(ctx.device(), yb_, n_, 4ull * n_ * (t_ - 1));
+    for (uint64_t row : {uint64_t(0), uint64_t(n_ - 1)}) {
+      const auto wrow = quant::dequantize_row(type_, weights_, k_, row);
+      double dot = 0, mag = 0;
+      for (uint32_t i = 0; i < k_; ++i) {
+        dot += double(wrow[i]) * x_[size_t(t_ - 1) * k_ + i];
+        mag += std::abs(double(wrow[i]) * x_[size_t(t_ - 1) * k_ + i]);
+      }
+      worst = std::max(worst, std::abs(y[row] - dot) / (mag + 1e-30));
+    }
+    BenchResult r;
+    r.name = name;
+    r.shape = {{"k", k_}, {"n", n_}, {"t", t_}, {"type", quant::type_name(type_)}};
+    if (matmul.vector_threads) r.shape["threads"] = matmul.vector_threads;
+    if (matmul.vector_rows) r.shape["rows"] = matmul.vector_rows;
+    if (!matmul.vector_wide_loads) r.shape["wide_loads"] = 0;
+    r.median_us = timing.median_us;
+    r.min_us = timing.min_us;
+    r.max_us = timing.max_us;
+    r.bytes = double(weights_.size()) + 4.0 * t_ * (k_ + n_);
+    r.flops = 2.0 * k_ * n_ * t_;
+    r.checked = worst < 1e-4;
+    r.check = "rows 0 and n-1 vs fp64 over dequantized weights, rel err " + std::to_string(worst);
+    return r;
+  }
+
+ private:
+  static std::vector<uint8_t> padded(std::vector<uint8_t> bytes) {
+    bytes.resize((bytes.size() + 3) / 4 * 4, 0);
+    return bytes;
+  }
+
+  GgmlType type_;
+  uint32_t k_, n_, t_;
+  std::vector<uint8_t> weights_;
+  std::vector<float> x_;
+  vk::Buffer wb_, xb_, yb_;
+};
+
+}  // namespace
+
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options) {
   const bool gpu = options.preset == Preset::Gpu;
   const uint32_t k = gpu ? 4096 : 576, n = gpu ? 14336 : 1536;
@@ -18,40 +79,33 @@ std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& opti
     for (uint32_t t : {1u, gpu ? 512u : 64u}) {
       const std::string name = std::string(t == 1 ? "matvec " : "matmul ") + quant::type_name(type) + " t=" + std::to_string(t);
       if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-      const std::vector<uint8_t> weights = quant::quantize(type, bench_random(size_t(k) * n, 11));
-      std::vector<uint8_t> padded = weights;
-      padded.resize((padded.size() + 3) / 4 * 4, 0);
-      vk::Buffer wb = device_buffer(ctx, padded, "bench weights");
-      const auto x = bench_random(size_t(k) * t, 12);
-      vk::Buffer xb = device_buffer(ctx, x, "bench x");
-      vk::Buffer yb(ctx.device(), 4ull * n * t, vk::MemoryKind::DeviceLocal, "bench y");
-      const ops::WeightView w{&wb, 0, type, k, n};
-      const Timing timing = time_on_gpu(ctx, [&](vk::CommandStream& s) { ops::record_matmul(ctx, s, w, xb, t, k, yb, n); },
-                                        options.warmup, options.repeats);
-      // Check rows 0 and n-1 of the last token.
-      double worst = 0;
-      const auto y = vk::download<float>(ctx.device(), yb, n, 4ull * n * (t - 1));
-      for (uint64_t row : {uint64_t(0), uint64_t(n - 1)}) {
-        const auto wrow = quant::dequantize_row(type, weights, k, row);
-        double dot = 0, mag = 0;
-        for (uint32_t i = 0; i < k; ++i) {
-          dot += double(wrow[i]) * x[size_t(t - 1) * k + i];
-          mag += std::abs(double(wrow[i]) * x[size_t(t - 1) * k + i]);
-        }
-        worst = std::max(worst, std::abs(y[row] - dot) / (mag + 1e-30));
-      }
-      BenchResult r;
-      r.name = name;
-      r.shape = {{"k", k}, {"n", n}, {"t", t}, {"type", quant::type_name(type)}};
-      r.median_us = timing.median_us;
-      r.min_us = timing.min_us;
-      r.max_us = timing.max_us;
-      r.bytes = double(weights.size()) + 4.0 * t * (k + n);
-      r.flops = 2.0 * k * n * t;
-      r.checked = worst < 1e-4;
-      r.check = "rows 0 and n-1 vs fp64 over dequantized weights, rel err " + std::to_string(worst);
-      results.push_back(r);
+      MatmulCase c(ctx, type, k, n, t);
+      results.push_back(c.run(ctx, options, name));
     }
+  }
+  return results;
+}
+
+std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions& options) {
+  std::vector<BenchResult> results;
+  if (options.preset != Preset::Gpu) return results;
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0}) {
+    const std::string prefix = "matvec sweep " + quant::type_name(type);
+    if (!options.filter.empty() && prefix.find(options.filter) == std::string::npos) continue;
+    MatmulCase c(ctx, type, 4096, 14336, 1);
+    for (uint32_t threads : {32u, 64u, 128u, 256u})
+      for (uint32_t rows : {1u, 2u, 4u, 8u})
+        for (bool wide : {true, false}) {
+          if (!wide && type != GgmlType::F16) continue;
+          ops::MatmulOptions m;
+          m.kernel = ops::MatmulKernel::Vector;
+          m.vector_threads = threads;
+          m.vector_rows = rows;
+          m.vector_wide_loads = wide;
+          const std::string name = prefix + " threads=" + std::to_string(threads) + " rows=" + std::to_string(rows) +
+                                   (wide ? "" : " 4-byte loads");
+          results.push_back(c.run(ctx, options, name, m));
+        }
   }
   return results;
 }

@@ -10,6 +10,7 @@ std::vector<BenchSuite> all_suites() {
       {"decode_sweep", bench_decode_sweep},
       {"compression", bench_compression},
       {"matmul", bench_matmul},
+      {"matvec_sweep", bench_matvec_sweep},
   };
 }
 

@@ -9,7 +9,7 @@
 // vector. The per-thread sums are then reduced over the workgroup: with subgroupAdd and one shared slot per
 // subgroup (USE_SUBGROUP_ADD), else with a shared-memory tree.
 //
-// Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD.
+// Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD, WEIGHTS_VEC4 (F32/F16 rows on 16-byte boundaries).
 #include "common.glsl"
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
@@ -22,6 +22,10 @@ layout(constant_id = 2) const uint COLS = 1;     // input vectors per dispatch (
 layout(constant_id = 3) const uint MAX_SUBGROUPS = 32;  // local size / the device's smallest subgroup size
 
 layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
+#if WEIGHTS_VEC4
+// The same binding seen as 16-byte words: one load per F16 unit instead of four (rows are 16-byte aligned).
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 weights4[]; };
+#endif
 layout(std430, binding = 1) readonly buffer Inputs { vec4 x4[]; };
 layout(std430, binding = 2) buffer Outputs { float y[]; };
 

@@ -1,7 +1,9 @@
 // Decoding of ggml weight blocks read straight from a uint[] buffer, shared by matvec, matmul and get_rows.
 //
 // The includer declares the weights as `layout(std430, binding = ...) readonly buffer ... { uint weights[]; };` and
-// defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K.
+// defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K. With
+// WEIGHTS_VEC4 (F32/F16 only) it also declares the same binding as `uvec4 weights4[]`, and unit_load reads 16 bytes
+// at a time: the caller guarantees 16-byte aligned rows (row_off and the row size multiples of 16).
 //
 // Blocks are 18, 20, 34, 144 or 210 bytes, so a block (and a row) may start at any even byte offset: every read
 // goes through whole words plus shifts, with no 8/16-bit storage feature. Row offsets are in bytes inside the
@@ -206,7 +208,14 @@ void load_run16(uint byte_off, out uint run[4]) {
 
 Unit unit_load(uint row_off, uint u) {
   Unit r;
-#if defined(WTYPE_F32)
+#if WEIGHTS_VEC4 && defined(WTYPE_F32)
+  const uint w = (row_off >> 4u) + 2u * u;
+  const uvec4 a = weights4[w], b = weights4[w + 1u];
+  r.w = uint[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+#elif WEIGHTS_VEC4 && defined(WTYPE_F16)
+  const uvec4 a = weights4[(row_off >> 4u) + u];
+  r.w = uint[4](a.x, a.y, a.z, a.w);
+#elif defined(WTYPE_F32)
   const uint w = (row_off >> 2u) + 8u * u;
   [[unroll]] for (uint j = 0u; j < 8u; ++j) r.w[j] = weights[w + j];
 #elif defined(WTYPE_F16)

@@ -280,6 +280,32 @@ TEST_P(MatmulPlainK, TailWithSharedReductionSmallTilesAccumulateAndPieces) {
   }
 }
 
+// Matrix-vector shapes of a benchmark sweep, with 16-byte loads (rows of 200 elements: 400/800 bytes, 16-byte
+// aligned at offsets 0 and 16) and without them (offset 8, or the option off).
+TEST_P(MatmulPlainK, VectorShapesAndWideLoads) {
+  const TestWeight w = make_weight(GetParam(), 200, 45, 41);
+  const uint32_t shapes[][2] = {{32, 1}, {64, 4}, {256, 8}, {128, 2}};
+  for (const auto& shape : shapes)
+    for (uint64_t offset : {0u, 8u, 16u})
+      for (bool wide : {true, false})
+        for (uint32_t t : {1u, 3u}) {
+          Case c;
+          c.t = t;
+          c.w_offset = offset;
+          c.options.kernel = MatmulKernel::Vector;
+          c.options.vector_threads = shape[0];
+          c.options.vector_rows = shape[1];
+          c.options.vector_wide_loads = wide;
+          SCOPED_TRACE(std::to_string(shape[0]) + " threads x " + std::to_string(shape[1]) + " rows, wide " +
+                       std::to_string(wide));
+          run_and_check(w, c, 200 + t + uint32_t(offset));
+        }
+  Case bad;
+  bad.options.kernel = MatmulKernel::Vector;
+  bad.options.vector_threads = 96;  // not a power of two
+  EXPECT_THROW(run(w, random_x(w, bad, 1), bad), std::invalid_argument);
+}
+
 TEST_P(MatmulPlainK, OneHotInputSelectsTheLastColumnsExactly) {
   const uint32_t k = 172;
   const TestWeight w = make_weight(GetParam(), k, 67, 31, WeightSource::RandomBytes);

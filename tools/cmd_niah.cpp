@@ -134,7 +134,9 @@ int run(const NiahFlags& f, const GlobalOptions& global) {
                            {"depths", depths},            {"max_tokens", f.max_tokens},
                            {"heads", f.heads},            {"layers", f.layers},   {"summary", summary},
                            {"runs", runs}};
-  std::ofstream(std::filesystem::path(f.out) / "niah.json") << j.dump(1) << "\n";
+  // Answers are decoded token bytes and may end inside a UTF-8 sequence: such bytes become U+FFFD in the JSON.
+  std::ofstream(std::filesystem::path(f.out) / "niah.json")
+      << j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   std::printf("wrote %s/niah.csv, niah.json and %zu heatmaps\n", f.out.c_str(), policies.size());
   return 0;
 }

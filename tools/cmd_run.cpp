@@ -110,7 +110,7 @@ int run(RunFlags& f, const GlobalOptions& global) {
   if (f.json) {
     nlohmann::json j = stats_json(stats);
     j["text"] = text;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     print_stats(stats);
   }

@@ -1,6 +1,7 @@
 #include "buffer.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -38,13 +39,19 @@ Buffer::Buffer(Device& device, VkDeviceSize size, MemoryKind kind, std::string n
   buffer_info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
   CKV_VK_CHECK(vkCreateBuffer(device.handle(), &buffer_info, nullptr, &buffer_));
 
-  VkMemoryRequirements requirements;
-  vkGetBufferMemoryRequirements(device.handle(), buffer_, &requirements);
+  VkMemoryDedicatedRequirements dedicated_requirements{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+  VkMemoryRequirements2 requirements2{VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2, &dedicated_requirements};
+  VkBufferMemoryRequirementsInfo2 requirements_info{VK_STRUCTURE_TYPE_BUFFER_MEMORY_REQUIREMENTS_INFO_2};
+  requirements_info.buffer = buffer_;
+  vkGetBufferMemoryRequirements2(device.handle(), &requirements_info, &requirements2);
+  const VkMemoryRequirements& requirements = requirements2.memoryRequirements;
   uint32_t type = 0;
   try {
     switch (kind) {
       case MemoryKind::DeviceLocal:
-        type = device.find_memory_type(requirements.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+        // Plain device memory before the host-visible (BAR) kind where a device has both.
+        type = device.find_memory_type(requirements.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
+                                       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
         break;
       case MemoryKind::Upload:
         type = device.find_memory_type(requirements.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
@@ -64,6 +71,14 @@ Buffer::Buffer(Device& device, VkDeviceSize size, MemoryKind kind, std::string n
   VkMemoryAllocateInfo alloc{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   alloc.allocationSize = requirements.size;
   alloc.memoryTypeIndex = type;
+  // A buffer of its own allocation when the driver prefers it, or for every device-local buffer with
+  // CKV_DEDICATED_ALLOC=1 (to compare: drivers may map dedicated allocations with larger pages).
+  VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+  dedicated.buffer = buffer_;
+  const char* force_dedicated = std::getenv("CKV_DEDICATED_ALLOC");
+  if (dedicated_requirements.prefersDedicatedAllocation || dedicated_requirements.requiresDedicatedAllocation ||
+      (kind == MemoryKind::DeviceLocal && force_dedicated && std::string(force_dedicated) == "1"))
+    alloc.pNext = &dedicated;
   VkResult result = vkAllocateMemory(device.handle(), &alloc, nullptr, &memory_);
   if (result != VK_SUCCESS) {
     vkDestroyBuffer(device.handle(), buffer_, nullptr);

@@ -177,14 +177,14 @@ Device::~Device() {
   }
 }
 
-uint32_t Device::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
-                                  VkMemoryPropertyFlags preferred) const {
+uint32_t Device::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred,
+                                  VkMemoryPropertyFlags avoided) const {
   int fallback = -1;
   for (uint32_t i = 0; i < memory_.memoryTypeCount; ++i) {
     if (!(type_bits & (1u << i))) continue;
     const VkMemoryPropertyFlags flags = memory_.memoryTypes[i].propertyFlags;
     if ((flags & required) != required) continue;
-    if ((flags & preferred) == preferred) return i;
+    if ((flags & preferred) == preferred && !(flags & avoided)) return i;
     if (fallback < 0) fallback = int(i);
   }
   if (fallback < 0) throw std::runtime_error("device '" + info_.name + "' has no memory type with the required properties");

@@ -35,8 +35,10 @@ class Device {
   const DeviceInfo& info() const { return info_; }
   Instance& instance() const { return instance_; }
 
-  // A memory type index that has all `required` flags, preferring ones that also have `preferred`.
-  uint32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0) const;
+  // A memory type index that has all `required` flags, preferring ones that also have `preferred` and none of
+  // `avoided`.
+  uint32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0,
+                            VkMemoryPropertyFlags avoided = 0) const;
   VkMemoryPropertyFlags memory_type_flags(uint32_t type_index) const;
 
   // Serialises queue submissions from several streams.

@@ -73,25 +73,38 @@ struct TiledPush {
   uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
 };
 
+// Whether every piece's rows start on 16-byte boundaries of their binding (the _v4 variants' precondition).
+bool rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& pieces) {
+  if (w.type != GgmlType::F32 && w.type != GgmlType::F16) return false;
+  if (quant::row_bytes(w.type, w.k) % 16) return false;
+  return std::all_of(pieces.begin(), pieces.end(), [](const WeightPiece& p) { return p.base % 16 == 0; });
+}
+
 void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
                    const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
-                   const vk::BufferRange& y, uint32_t y_stride, bool accumulate, bool subgroup_ops) {
+                   const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options) {
   const vk::DeviceInfo& dev = ctx.device().info();
-  const bool use_subgroups = subgroup_ops && dev.subgroup_arithmetic;
+  const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
   const uint32_t units = w.k / vector_unit(w.type);
-  const uint32_t threads =
-      std::min(std::min(kVectorThreads, std::max(32u, pow2_at_least(units))), dev.max_workgroup_invocations);
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
+  uint32_t threads = options.vector_threads;
+  if (threads == 0) threads = std::min(kVectorThreads, std::max(32u, pow2_at_least(units)));
+  if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
+    fail("matmul", "matrix-vector shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
+                       " rows is not a power of two within the device's " +
+                       std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
-  const std::string variant = "matvec_" + lower_type_name(w.type) + (use_subgroups ? "" : "_shared");
+  const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces);
+  const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
     const auto& pipeline = shader_pipeline(ctx, variant, 3, sizeof(MatPush),
-                                           {threads, kVectorRows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
+                                           {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     for (const WeightPiece& p : pieces) {
       const MatPush push{w.k, p.rows, p.base, row_bytes, cols, col0, x_stride, y_stride, p.first_row, accumulate};
-      const uint32_t groups = group_count((p.rows + kVectorRows - 1) / kVectorRows, 1, dev.max_workgroup_count[0]);
+      const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
       stream.dispatch(pipeline, {vk::BufferRange(*w.buffer, p.bind_offset, p.bind_bytes), x, y}, push, groups);
     }
   }
@@ -222,7 +235,7 @@ void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   const bool vector = options.kernel == MatmulKernel::Vector ||
                       (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
   if (vector)
-    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.subgroup_ops);
+    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options);
   else
     record_tiled(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.large_tiles);
 }

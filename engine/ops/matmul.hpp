@@ -49,6 +49,10 @@ struct MatmulOptions {
   bool subgroup_ops = true;      // matrix-vector reduces with subgroupAdd where the device has it
   bool large_tiles = true;       // tiled: 64 rows x 64 tokens per workgroup for t > 16, else 64 x 16
   uint64_t max_piece_bytes = 0;  // 0: the device limit; smaller values exercise the split in tests
+  // Matrix-vector workgroup shape (0: the defaults): threads per workgroup (a power of two) and weight rows per
+  // workgroup step. For benchmark sweeps; any valid shape gives the same sums up to rounding.
+  uint32_t vector_threads = 0, vector_rows = 0;
+  bool vector_wide_loads = true;  // F32/F16 rows on 16-byte boundaries: 16-byte loads
 };
 
 // Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.

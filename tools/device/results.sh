@@ -14,7 +14,7 @@ fi
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
 expected=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 if [ ! -f "$model" ]; then
-  mkdir -p models && cat mpart1/m.1 mpart2/m.2 >"$model"
+  mkdir -p models && cat "${MPART1:-/tmp/m.1}" mpart2/m.2 >"$model"
 fi
 echo "$expected  $model" | sha256sum -c - || exit 1
 final=${OUT:-/tmp/out}

@@ -29,8 +29,22 @@ if [ "${RUN_TESTS:-1}" = 1 ]; then
 fi
 unset VK_LAYER_PATH
 if [ "${RUN_BENCH:-1}" = 1 ]; then
-  echo "== bench"
-  devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${BENCH_FILTER:+--filter "$BENCH_FILTER"} --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+  # BENCH_FILTER: one case-name filter, or several separated by '|' (one JSON each); BENCH_DEDICATED=1 also runs the
+  # copy cases with every device-local buffer in its own allocation (CKV_DEDICATED_ALLOC=1).
+  IFS='|' read -ra filters <<<"${BENCH_FILTER:-}"
+  [ ${#filters[@]} = 0 ] && filters=("")
+  i=0
+  for filter in "${filters[@]}"; do
+    echo "== bench ${filter:-(all)}" | tee -a "$OUT/bench.txt"
+    devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${filter:+--filter "$filter"} \
+      --json "$OUT/bench$([ $i = 0 ] || echo "-$i").json" 2>&1 | tee -a "$OUT/bench.txt"
+    i=$((i + 1))
+  done
+  if [ "${BENCH_DEDICATED:-0}" = 1 ]; then
+    echo "== bench copy, dedicated allocations" | tee -a "$OUT/bench.txt"
+    CKV_DEDICATED_ALLOC=1 devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 --filter copy \
+      --json "$OUT/bench-dedicated.json" 2>&1 | tee -a "$OUT/bench.txt"
+  fi
 fi
 if [ "${RUN_E2E:-0}" = 1 ]; then
   profile_flag=$([ "${E2E_PROFILE:-0}" = 1 ] && echo --profile)
