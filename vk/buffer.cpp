@@ -71,14 +71,16 @@ Buffer::Buffer(Device& device, VkDeviceSize size, MemoryKind kind, std::string n
   VkMemoryAllocateInfo alloc{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   alloc.allocationSize = requirements.size;
   alloc.memoryTypeIndex = type;
-  // A buffer of its own allocation when the driver prefers it, or for every device-local buffer with
-  // CKV_DEDICATED_ALLOC=1 (to compare: drivers may map dedicated allocations with larger pages).
+  // A buffer of its own allocation when the driver prefers it. For comparisons, CKV_DEDICATED_ALLOC=1 gives every
+  // device-local buffer its own allocation and =0 none beyond those the driver requires.
   VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
   dedicated.buffer = buffer_;
-  const char* force_dedicated = std::getenv("CKV_DEDICATED_ALLOC");
-  if (dedicated_requirements.prefersDedicatedAllocation || dedicated_requirements.requiresDedicatedAllocation ||
-      (kind == MemoryKind::DeviceLocal && force_dedicated && std::string(force_dedicated) == "1"))
-    alloc.pNext = &dedicated;
+  const char* dedicated_env = std::getenv("CKV_DEDICATED_ALLOC");
+  const std::string dedicated_mode = dedicated_env ? dedicated_env : "";
+  bool use_dedicated = dedicated_requirements.prefersDedicatedAllocation;
+  if (dedicated_mode == "1" && kind == MemoryKind::DeviceLocal) use_dedicated = true;
+  if (dedicated_mode == "0") use_dedicated = false;
+  if (use_dedicated || dedicated_requirements.requiresDedicatedAllocation) alloc.pNext = &dedicated;
   VkResult result = vkAllocateMemory(device.handle(), &alloc, nullptr, &memory_);
   if (result != VK_SUCCESS) {
     vkDestroyBuffer(device.handle(), buffer_, nullptr);

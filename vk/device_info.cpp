@@ -214,6 +214,9 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
     }
     info.heaps.push_back(heap);
   }
+  for (uint32_t i = 0; i < memory.memoryProperties.memoryTypeCount; ++i)
+    info.memory_types.emplace_back(memory.memoryProperties.memoryTypes[i].heapIndex,
+                                   memory.memoryProperties.memoryTypes[i].propertyFlags);
   return info;
 }
 
@@ -253,6 +256,16 @@ std::string format_device_info(const DeviceInfo& info) {
     const auto& heap = info.heaps[i];
     out << "  heap " << i << ": " << mib(heap.size) << (heap.device_local ? " device-local" : " host");
     if (info.memory_budget_ext) out << ", budget " << mib(heap.budget) << ", used " << mib(heap.usage);
+    out << "\n";
+  }
+  for (size_t i = 0; i < info.memory_types.size(); ++i) {
+    const auto [heap, flags] = info.memory_types[i];
+    out << "  memory type " << i << ": heap " << heap;
+    const std::pair<VkMemoryPropertyFlags, const char*> names[] = {
+        {VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, "device-local"}, {VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, "host-visible"},
+        {VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, "coherent"}, {VK_MEMORY_PROPERTY_HOST_CACHED_BIT, "cached"}};
+    for (const auto& [bit, name] : names)
+      if (flags & bit) out << ", " << name;
     out << "\n";
   }
   return out.str();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ckv::vk {
@@ -51,6 +52,7 @@ struct DeviceInfo {
   bool coopmat_nv = false;           // VK_NV_cooperative_matrix present and its feature supported
   std::vector<CoopMatShape> coopmat_nv_shapes;  // vkGetPhysicalDeviceCooperativeMatrixPropertiesNV
   std::vector<MemoryHeapInfo> heaps;
+  std::vector<std::pair<uint32_t, VkMemoryPropertyFlags>> memory_types;  // (heap index, property flags), in order
 
   std::string type_name() const;
   uint64_t device_local_bytes() const;

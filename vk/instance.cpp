@@ -8,7 +8,32 @@
 
 #include "error.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <dlfcn.h>
+#include <link.h>
+#endif
+
 namespace ckv::vk {
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+// LeakSanitizer attributes a leak to the module of each frame; the loader unloads the driver and the layers at
+// vkDestroyInstance, which leaves their frames as "<unknown module>" that no suppression can match. Under
+// AddressSanitizer every module loaded once an instance exists stays loaded until exit.
+void keep_loaded_modules() {
+  dl_iterate_phdr(
+      [](dl_phdr_info* module, size_t, void*) {
+        if (module->dlpi_name && module->dlpi_name[0]) dlopen(module->dlpi_name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+        return 0;
+      },
+      nullptr);
+}
+#else
+void keep_loaded_modules() {}
+#endif
+
+}  // namespace
 
 void ValidationLog::add(std::string message) {
   std::lock_guard lock(mutex_);
@@ -98,6 +123,7 @@ Instance::Instance(const InstanceOptions& options) : print_validation_(options.p
   info.ppEnabledExtensionNames = extensions.data();
   if (validation) info.pNext = &messenger_info;  // also covers instance creation and destruction
   CKV_VK_CHECK(vkCreateInstance(&info, nullptr, &instance_));
+  keep_loaded_modules();
 
   if (validation) {
     auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
