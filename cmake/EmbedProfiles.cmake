@@ -15,6 +15,8 @@ endfunction()
 
 function(ckv_embed_profiles dir out)
   file(GLOB profile_files CONFIGURE_DEPENDS ${dir}/*/profile.json ${dir}/*/heads.json ${dir}/*/layers.json)
+  # The glob notices added or removed files; edits of existing ones re-run CMake through this property.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${profile_files})
   file(GLOB manifests ${dir}/*/profile.json)
   list(SORT manifests)
   set(arrays "")
