@@ -5,12 +5,7 @@
 # call); this script joins them and checks the sha256 of the model file. Results, log included, come back as
 # $OUT/results.tgz. Extra environment (STAGES, NIAH_BUDGETS, ...) passes through to make_results.sh.
 set -uo pipefail
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1 && [ -f $nvidia_icd ]; then
-  export VK_DRIVER_FILES=$nvidia_icd
-fi
+source tools/device/vulkan-env.sh
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
 expected=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 if [ ! -f "$model" ]; then

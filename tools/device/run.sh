@@ -9,12 +9,7 @@
 # E2E_TIMEOUT (seconds per run, 240) and E2E_PROFILE=1 (--profile: per-pipeline GPU time of each policy's prefill
 # and of 8 extra decode steps after the timed, unprofiled ones; in e2e.txt and the JSON) tune the end-to-end part.
 set -uo pipefail
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1 && [ -f $nvidia_icd ]; then
-  export VK_DRIVER_FILES=$nvidia_icd
-fi
+source tools/device/vulkan-env.sh
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 echo "== ldd"; ldd devpkg/tools/ckv; [ -f devpkg/tests/ckv_tests ] && ldd devpkg/tests/ckv_tests
