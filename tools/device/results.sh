@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Device-side wrapper for tools/make_results.sh (the profile and README results on a real GPU). The default model
 # (98 MB) is over one call's 64 MiB transfer, so it travels in two parts on two back-to-back calls to the same warm
-# machine (split here with `head -c`/`tail -c` into the git-ignored folders mpart1/ and mpart2/, one carried per
-# call); this script joins them and checks the sha256 of the model file. Results, log included, come back as
-# $OUT/results.tgz. Extra environment (STAGES, NIAH_BUDGETS, ...) passes through to make_results.sh.
+# machine. Here: `head -c 58000000 MODEL > mpart1/m.1; tail -c +58000001 MODEL > mpart2/m.2` (both folders listed
+# in .git/info/exclude). Call 1, carrying mpart1: `cp mpart1/m.1 /tmp/m.1` (a carried folder is gone by the next
+# call, /tmp stays while the machine is warm). Call 2, within 30 s, carrying .gl, devpkg/tools and mpart2: this
+# script, which joins the parts (MPART1 overrides /tmp/m.1) and checks the model's sha256. Results, logs included,
+# come back as $OUT/results.tgz. Extra environment (STAGES, NIAH_BUDGETS, ...) passes through to make_results.sh.
 set -uo pipefail
 source tools/device/vulkan-env.sh
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
