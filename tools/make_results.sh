@@ -15,7 +15,7 @@ MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 DEST=${DEST:-docs/results}
 STAGES=${STAGES:-profile niah eval}
 NIAH_BUDGETS=${NIAH_BUDGETS:-128 32 64 256}
-NIAH_LENGTHS=${NIAH_LENGTHS:-1024,2048,4096}
+NIAH_LENGTHS=${NIAH_LENGTHS:-1024,2048,4096,8000}
 NIAH_DEPTHS=${NIAH_DEPTHS:-0,0.25,0.5,0.75,1}
 EVAL_BUDGETS=${EVAL_BUDGETS:-32,64,128,256}
 profile=$DEST/profile
@@ -32,7 +32,7 @@ timed() {  # timed LOG_NAME COMMAND...: runs it with its output also in $DEST/LO
 
 if stage profile; then
   # Heads needles ("heads" set) at three lengths and five depths; calibration on the whole calibration texts.
-  timed heads "$CKV" heads -m "$MODEL" --needles data/niah/needles.json --lengths 1024,2048,4096 \
+  timed heads "$CKV" heads -m "$MODEL" --needles data/niah/needles.json --lengths 1024,2048,4096,8000 \
     --depths 0.1,0.3,0.5,0.7,0.9 -o "$profile/heads.json" --scores "$profile/scores.json"
   timed calibrate "$CKV" calibrate -m "$MODEL" --heads "$profile/heads.json" --budget 128 --steps 32 --max-prompt-tokens 0 \
     --prompts data/calibration/*.txt -o "$profile/layers.json" --profile-out "$profile/profile.json" \
