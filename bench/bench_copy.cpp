@@ -7,6 +7,12 @@
 
 namespace ckv::bench {
 
+namespace {
+std::string copy_case_name(uint64_t bytes, bool transfer) {
+  return std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+}
+}  // namespace
+
 // transfer: vkCmdCopyBuffer instead of the compute shader (the driver's own copy, for comparison).
 BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer) {
   vk::Device& device = ctx.device();
@@ -36,7 +42,7 @@ BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repea
   const auto tail = vk::download<uint32_t>(device, dst, pattern.size(), tail_off);
   const auto tail_src = vk::download<uint32_t>(device, src, pattern.size(), tail_off);
   BenchResult r;
-  r.name = std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+  r.name = copy_case_name(bytes, transfer);
   r.shape = {{"bytes", bytes}};
   r.median_us = t.median_us;
   r.min_us = t.min_us;
@@ -54,8 +60,7 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
   std::vector<BenchResult> results;
   for (bool transfer : {false, true})
     for (uint64_t bytes : sizes) {
-      const std::string name =
-          std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+      const std::string name = copy_case_name(bytes, transfer);
       if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
       results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats, transfer));
     }

@@ -31,7 +31,7 @@ timed() {  # timed LOG_NAME COMMAND...: runs it with its output also in $DEST/LO
 }
 
 if stage profile; then
-  # Heads needles ("heads" set) at three lengths and five depths; calibration on the whole calibration texts.
+  # Heads needles ("heads" set) at four lengths up to the model's context and five depths; calibration on the whole calibration texts.
   timed heads "$CKV" heads -m "$MODEL" --needles data/niah/needles.json --lengths 1024,2048,4096,8000 \
     --depths 0.1,0.3,0.5,0.7,0.9 -o "$profile/heads.json" --scores "$profile/scores.json"
   timed calibrate "$CKV" calibrate -m "$MODEL" --heads "$profile/heads.json" --budget 128 --steps 32 --max-prompt-tokens 0 \

@@ -28,15 +28,16 @@ def niah_tables(dest):
            f"= {any_run['summary'][next(iter(any_run['summary']))]['runs']} prompts per cell:", "",
            "| policy | " + " | ".join(f"budget {b}" for b in order) + " |",
            "|---|" + "---|" * len(order)]
+    # FullKV does not depend on the budget and may have run at one budget only: its score fills every column.
+    full = [budgets[b]["summary"]["fullkv"]["score"] for b in order if "fullkv" in budgets[b]["summary"]]
     for policy in POLICIES:
         cells = []
         for b in order:
             summary = budgets[b]["summary"]
             if policy in summary:
                 cells.append(f"{summary[policy]['score']:.3f}")
-            elif policy == "fullkv":
-                full = [budgets[x]["summary"]["fullkv"]["score"] for x in order if "fullkv" in budgets[x]["summary"]]
-                cells.append(f"{full[0]:.3f}" if full else "")
+            elif policy == "fullkv" and full:
+                cells.append(f"{full[0]:.3f}")
             else:
                 cells.append("")
         out.append(f"| {policy} | " + " | ".join(cells) + " |")

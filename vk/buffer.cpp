@@ -12,6 +12,16 @@ namespace ckv::vk {
 
 namespace {
 
+// CKV_DEDICATED_ALLOC, read once: "1" gives every device-local buffer its own allocation, "0" none beyond those
+// the driver requires, anything else follows the driver's preference.
+const std::string& dedicated_alloc_mode() {
+  static const std::string mode = [] {
+    const char* value = std::getenv("CKV_DEDICATED_ALLOC");
+    return std::string(value ? value : "");
+  }();
+  return mode;
+}
+
 std::string size_text(VkDeviceSize bytes) {
   char text[64];
   if (bytes >= (1ull << 20))
@@ -71,15 +81,12 @@ Buffer::Buffer(Device& device, VkDeviceSize size, MemoryKind kind, std::string n
   VkMemoryAllocateInfo alloc{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   alloc.allocationSize = requirements.size;
   alloc.memoryTypeIndex = type;
-  // A buffer of its own allocation when the driver prefers it. For comparisons, CKV_DEDICATED_ALLOC=1 gives every
-  // device-local buffer its own allocation and =0 none beyond those the driver requires.
+  // A buffer of its own allocation when the driver prefers it (CKV_DEDICATED_ALLOC overrides, for comparisons).
   VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
   dedicated.buffer = buffer_;
-  const char* dedicated_env = std::getenv("CKV_DEDICATED_ALLOC");
-  const std::string dedicated_mode = dedicated_env ? dedicated_env : "";
   bool use_dedicated = dedicated_requirements.prefersDedicatedAllocation;
-  if (dedicated_mode == "1" && kind == MemoryKind::DeviceLocal) use_dedicated = true;
-  if (dedicated_mode == "0") use_dedicated = false;
+  if (dedicated_alloc_mode() == "1" && kind == MemoryKind::DeviceLocal) use_dedicated = true;
+  if (dedicated_alloc_mode() == "0") use_dedicated = false;
   if (use_dedicated || dedicated_requirements.requiresDedicatedAllocation) alloc.pNext = &dedicated;
   VkResult result = vkAllocateMemory(device.handle(), &alloc, nullptr, &memory_);
   if (result != VK_SUCCESS) {

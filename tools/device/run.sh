@@ -26,19 +26,20 @@ unset VK_LAYER_PATH
 if [ "${RUN_BENCH:-1}" = 1 ]; then
   # BENCH_FILTER: one case-name filter, or several separated by '|' (one JSON each); BENCH_DEDICATED=1 also runs the
   # copy cases with every device-local buffer in its own allocation (CKV_DEDICATED_ALLOC=1).
+  bench() {  # bench TITLE JSON_NAME [FILTER]: one `ckv bench` process, appended to bench.txt
+    echo "== bench $1" | tee -a "$OUT/bench.txt"
+    devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${3:+--filter "$3"} --json "$OUT/$2.json" 2>&1 |
+      tee -a "$OUT/bench.txt"
+  }
   IFS='|' read -ra filters <<<"${BENCH_FILTER:-}"
   [ ${#filters[@]} = 0 ] && filters=("")
   i=0
   for filter in "${filters[@]}"; do
-    echo "== bench ${filter:-(all)}" | tee -a "$OUT/bench.txt"
-    devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 ${filter:+--filter "$filter"} \
-      --json "$OUT/bench$([ $i = 0 ] || echo "-$i").json" 2>&1 | tee -a "$OUT/bench.txt"
+    bench "${filter:-(all)}" "bench$([ $i = 0 ] || echo "-$i")" "$filter"
     i=$((i + 1))
   done
   if [ "${BENCH_DEDICATED:-0}" = 1 ]; then
-    echo "== bench copy, dedicated allocations" | tee -a "$OUT/bench.txt"
-    CKV_DEDICATED_ALLOC=1 devpkg/tools/ckv bench --preset gpu --warmup 5 --repeats 20 --filter copy \
-      --json "$OUT/bench-dedicated.json" 2>&1 | tee -a "$OUT/bench.txt"
+    CKV_DEDICATED_ALLOC=1 bench "copy, dedicated allocations" bench-dedicated copy
   fi
 fi
 if [ "${RUN_E2E:-0}" = 1 ]; then
