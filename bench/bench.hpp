@@ -42,7 +42,8 @@ struct Timing {
 Timing time_on_gpu(vk::Context& ctx, const RecordFn& record, int warmup, int repeats);
 
 // Copy bandwidth over `bytes` bytes (a multiple of 4; bytes = read + written), checked: the roofline reference.
-BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer = false);
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer = false,
+                         uint64_t piece_limit = 0);
 
 // A family of cases; returns one result per shape.
 struct BenchSuite {

@@ -267,32 +267,47 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
   return results;
 }
 
-// Split shapes and chunk sizes around the default at one long context (GPU preset only): which one a device wants.
+// Split shapes and chunk sizes around the default at one long context, and chunk sizes alone (default split
+// shape) at 128 K (GPU preset only): which ones a device wants.
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options) {
   std::vector<BenchResult> results;
   if (options.preset != Preset::Gpu) return results;
-  const std::string prefix = "decode sweep L=32768";
-  if (!options.filter.empty() && prefix.find(options.filter) == std::string::npos) return results;
-  DecodeCase c(ctx, {32, 8, 128, 32768}, true, 0);
-  for (uint32_t chunk : {128u, 256u, 512u, 1024u}) {
-    c.p.chunk_size = chunk;
-    c.resize_scratch(ctx);
-    for (uint32_t workgroup : {64u, 128u, 256u})
-      for (uint32_t lanes : {4u, 8u, 16u})
-        for (uint32_t rows : {1u, 2u, 4u}) {
-          ops::DecodeAttentionShape shape;
-          shape.workgroup = workgroup;
-          shape.lanes = lanes;
-          shape.rows_per_team = rows;
-          shape.shuffle = ctx.device().info().subgroup_shuffle && lanes <= ctx.device().info().min_subgroup_size;
-          const std::string name = prefix + " chunk=" + std::to_string(chunk) + " wg=" + std::to_string(workgroup) +
-                                   " lanes=" + std::to_string(lanes) + " rows=" + std::to_string(rows);
-          try {
-            results.push_back(c.run(ctx, options, name, &shape));
-          } catch (const std::invalid_argument&) {
-            // a shape this device cannot run; the sweep covers the others
+  auto wanted = [&](const std::string& prefix) {
+    return options.filter.empty() || prefix.find(options.filter) != std::string::npos;
+  };
+  const std::string shapes_prefix = "decode sweep L=32768";
+  if (wanted(shapes_prefix)) {
+    DecodeCase c(ctx, {32, 8, 128, 32768}, true, 0);
+    for (uint32_t chunk : {128u, 256u, 512u, 1024u}) {
+      c.p.chunk_size = chunk;
+      c.resize_scratch(ctx);
+      for (uint32_t workgroup : {64u, 128u, 256u})
+        for (uint32_t lanes : {4u, 8u, 16u})
+          for (uint32_t rows : {1u, 2u, 4u}) {
+            ops::DecodeAttentionShape shape;
+            shape.workgroup = workgroup;
+            shape.lanes = lanes;
+            shape.rows_per_team = rows;
+            shape.shuffle = ctx.device().info().subgroup_shuffle && lanes <= ctx.device().info().min_subgroup_size;
+            const std::string name = shapes_prefix + " chunk=" + std::to_string(chunk) + " wg=" +
+                                     std::to_string(workgroup) + " lanes=" + std::to_string(lanes) +
+                                     " rows=" + std::to_string(rows);
+            try {
+              results.push_back(c.run(ctx, options, name, &shape));
+            } catch (const std::invalid_argument&) {
+              // a shape this device cannot run; the sweep covers the others
+            }
           }
-        }
+    }
+  }
+  const std::string chunks_prefix = "decode chunks L=131072";
+  if (wanted(chunks_prefix)) {
+    DecodeCase c(ctx, {32, 8, 128, 131072}, true, 0);
+    for (uint32_t chunk : {256u, 512u, 1024u, 2048u, 4096u}) {
+      c.p.chunk_size = chunk;
+      c.resize_scratch(ctx);
+      results.push_back(c.run(ctx, options, chunks_prefix + " chunk=" + std::to_string(chunk), nullptr));
+    }
   }
   return results;
 }

@@ -8,16 +8,21 @@
 namespace ckv::bench {
 
 namespace {
-std::string copy_case_name(uint64_t bytes, bool transfer) {
-  return std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+std::string copy_case_name(uint64_t bytes, bool transfer, uint64_t piece_limit) {
+  std::string name = std::string(transfer ? "copy (transfer) " : "copy ") + std::to_string(bytes >> 20) + " MiB";
+  if (piece_limit) name += " in " + std::to_string(piece_limit >> 20) + " MiB dispatches";
+  return name;
 }
 }  // namespace
 
 // transfer: vkCmdCopyBuffer instead of the compute shader (the driver's own copy, for comparison).
-BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer) {
+// piece_limit: bind and dispatch at most this many bytes at a time (0: as much as the storage-buffer range allows),
+// which tells a slow large buffer apart from a slow large dispatch.
+BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repeats, bool transfer,
+                         uint64_t piece_limit) {
   vk::Device& device = ctx.device();
-  // Bind in pieces no larger than the device's storage-buffer range.
-  const uint64_t piece = std::min<uint64_t>(bytes, device.info().max_storage_buffer_range & ~uint64_t(255));
+  uint64_t piece = std::min<uint64_t>(bytes, device.info().max_storage_buffer_range & ~uint64_t(255));
+  if (piece_limit) piece = std::min(piece, piece_limit);
   vk::Buffer src(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy src");
   vk::Buffer dst(device, bytes, vk::MemoryKind::DeviceLocal, "bench copy dst");
   std::vector<uint32_t> pattern(std::min<uint64_t>(1 << 16, bytes / 4));
@@ -42,7 +47,7 @@ BenchResult measure_copy(vk::Context& ctx, uint64_t bytes, int warmup, int repea
   const auto tail = vk::download<uint32_t>(device, dst, pattern.size(), tail_off);
   const auto tail_src = vk::download<uint32_t>(device, src, pattern.size(), tail_off);
   BenchResult r;
-  r.name = copy_case_name(bytes, transfer);
+  r.name = copy_case_name(bytes, transfer, piece_limit);
   r.shape = {{"bytes", bytes}};
   r.median_us = t.median_us;
   r.min_us = t.min_us;
@@ -58,12 +63,17 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
                                     ? std::vector<uint64_t>{64ull << 20, 128ull << 20, 256ull << 20, 1ull << 30}
                                     : std::vector<uint64_t>{16ull << 20};
   std::vector<BenchResult> results;
+  auto add = [&](uint64_t bytes, bool transfer, uint64_t piece_limit) {
+    const std::string name = copy_case_name(bytes, transfer, piece_limit);
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) return;
+    results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats, transfer, piece_limit));
+  };
   for (bool transfer : {false, true})
-    for (uint64_t bytes : sizes) {
-      const std::string name = copy_case_name(bytes, transfer);
-      if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-      results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats, transfer));
-    }
+    for (uint64_t bytes : sizes) add(bytes, transfer, 0);
+  if (options.preset == Preset::Gpu) {
+    add(512ull << 20, false, 0);
+    add(1ull << 30, false, 256ull << 20);  // same buffer size as above, dispatches of the fast size
+  }
   return results;
 }
 

@@ -128,14 +128,14 @@ nlohmann::json run_policy(vk::Context& ctx, const Setup& setup, const LlamaWeigh
   const SessionStats after_prefill = session.stats();
   nlohmann::json prefill_profile, decode_profile;
   if (o.profile || env_profile) prefill_profile = take_profile(std::string(name) + " prefill");
-  for (uint32_t i = 0; i < o.decode_tokens; ++i) tokens.push_back(session.decode(tokens.back(), greedy));
+  const std::vector<int32_t> decoded = session.decode_stream(tokens.back(), o.decode_tokens, greedy);
+  tokens.insert(tokens.end(), decoded.begin(), decoded.end());
   const SessionStats s = session.stats();
   if (env_profile) decode_profile = take_profile(std::string(name) + " decode (the timed steps)");
   if (o.profile) {
     vk::set_dispatch_profiling(true);
     vk::reset_dispatch_profile();
-    int32_t next = tokens.back();
-    for (uint32_t i = 0; i < o.profile_steps; ++i) next = session.decode(next, greedy);
+    session.decode_stream(tokens.back(), o.profile_steps, greedy);
     vk::set_dispatch_profiling(env_profile);
     decode_profile = take_profile(std::string(name) + " decode (" + std::to_string(o.profile_steps) +
                                   " profiled steps after the timed ones)");

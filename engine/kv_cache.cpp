@@ -43,9 +43,12 @@ void KvCache::retire(LayerKv& layer) {
   if (layer.v) retired_.push_back(std::move(layer.v));
 }
 
-void KvCache::release_retired() {
-  for (const auto& b : retired_) allocated_ -= b->size();
-  retired_.clear();
+void KvCache::release_retired() { release_retired(retired_.size()); }
+
+void KvCache::release_retired(size_t count) {
+  count = std::min(count, retired_.size());
+  for (size_t i = 0; i < count; ++i) allocated_ -= retired_[i]->size();
+  retired_.erase(retired_.begin(), retired_.begin() + std::ptrdiff_t(count));
 }
 
 void KvCache::reserve(vk::CommandStream& stream, uint32_t index, uint32_t tokens) {
@@ -78,6 +81,15 @@ void KvCache::append(uint32_t index, uint32_t tokens) {
   l.positions += tokens;
 }
 
+void KvCache::drop_last(uint32_t index, uint32_t tokens) {
+  LayerKv& l = layer(index);
+  if (tokens > l.length)
+    throw std::out_of_range("layer " + std::to_string(index) + ": cannot drop " + std::to_string(tokens) +
+                            " of its " + std::to_string(l.length) + " tokens");
+  l.length -= tokens;
+  l.positions -= tokens;
+}
+
 void KvCache::compact(vk::CommandStream& stream, uint32_t index, const vk::BufferRange& indices, uint32_t index_rows,
                       uint32_t keep, uint32_t headroom) {
   LayerKv& l = layer(index);
@@ -95,7 +107,10 @@ void KvCache::compact(vk::CommandStream& stream, uint32_t index, const vk::Buffe
   p.index_rows = index_rows;
   if (keep > 0) {
     ops::record_gather_rows(ctx_, stream, p, *l.k, indices, *fresh.k);
+    const bool auto_barrier = stream.auto_barrier();
+    stream.set_auto_barrier(false);  // V's gather does not depend on K's: let them overlap
     ops::record_gather_rows(ctx_, stream, p, *l.v, indices, *fresh.v);
+    stream.set_auto_barrier(auto_barrier);
   }
   retire(l);
   l.k = std::move(fresh.k);

@@ -45,6 +45,8 @@ class KvCache {
   void reserve(vk::CommandStream& stream, uint32_t index, uint32_t tokens);
   // Marks `tokens` more rows as written (their K/V are already in the buffers) at the next positions.
   void append(uint32_t index, uint32_t tokens);
+  // Undoes append(index, tokens): the rows stay in the buffers but no longer count (a dropped decode step).
+  void drop_last(uint32_t index, uint32_t tokens);
 
   // Replaces layer `index` by the `keep` rows named in `indices` (u32 [index_rows, keep]; index_rows 1 = the same
   // rows for every KV head, or n_kv = one list per head), in new buffers of capacity keep + headroom rounded up to
@@ -55,6 +57,9 @@ class KvCache {
 
   // Frees buffers retired by reserve()/compact(); call once the stream that used them has been submitted and waited.
   void release_retired();
+  // Frees only the `count` oldest retired buffers (those of streams known to be done while a later one still runs).
+  void release_retired(size_t count);
+  size_t retired_count() const { return retired_.size(); }
 
   uint64_t allocated_bytes() const { return allocated_; }
   uint64_t peak_bytes() const { return peak_; }

@@ -1,17 +1,21 @@
-// LlamaSession's decode attention capture on the default model: every layer's probs, queries and outputs from the
+// LlamaSession's decode paths on the default model. Capture: every layer's probs, queries and outputs from the
 // GPU decode step against a double-precision reference computed from the captured queries and the session's KV
 // cache (softmax(q·K / sqrt(d)) and probs·V = output), for FullKV and for a compressed cache with different
-// lengths per layer.
+// lengths per layer. Streaming (decode_stream, one step in flight): the same tokens and cache as step-by-step
+// decode, across a cache regrowth, with sampling, and after an early stop.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "engine/gguf/gguf_file.hpp"
 #include "engine/half.hpp"
 #include "engine/model/gguf_tokenizer.hpp"
 #include "engine/model/llama_session.hpp"
+#include "engine/model/synthetic_weights.hpp"
 #include "engine/tokenizer/tokenizer.hpp"
 #include "gpu_env.hpp"
 #include "paths.hpp"
@@ -128,6 +132,92 @@ TEST_F(DecodeCapture, CompressedLayersOfDifferentLengthsAndCaptureOff) {
   plain.context = 64;
   LlamaSession off(ctx(), config_, *weights_, plain);
   EXPECT_THROW(off.decode_attention(), std::logic_error);
+}
+
+using DecodeStream = DecodeCapture;
+
+// Decodes `steps` tokens one decode() at a time from a fresh session and returns them.
+std::vector<int32_t> step_by_step(LlamaSession& session, const std::vector<int32_t>& prompt, uint32_t steps,
+                                  const SamplingOptions& sampling) {
+  std::vector<int32_t> out;
+  int32_t token = session.prefill(prompt, sampling);
+  out.push_back(token);
+  for (uint32_t i = 0; i < steps; ++i) out.push_back(token = session.decode(token, sampling));
+  return out;
+}
+
+void expect_same_cache(const LlamaSession& a, const LlamaSession& b, const std::string& what) {
+  EXPECT_EQ(a.tokens(), b.tokens()) << what;
+  for (uint32_t l = 0; l < a.kv_cache().shape().n_layers; ++l) {
+    EXPECT_EQ(a.kv_cache().layer(l).length, b.kv_cache().layer(l).length) << what << " layer " << l;
+    EXPECT_EQ(a.kv_cache().layer(l).capacity, b.kv_cache().layer(l).capacity) << what << " layer " << l;
+  }
+  EXPECT_EQ(a.kv_cache().allocated_bytes(), b.kv_cache().allocated_bytes()) << what << ": retired buffers freed";
+}
+
+// On the tiny synthetic model (2 layers, random weights: fast on lavapipe), whose tokens are as deterministic.
+class DecodeStreamTiny : public GpuTest {};
+
+TEST_F(DecodeStreamTiny, SameTokensAndCacheAsStepByStep) {
+  const LlamaConfig config = synthetic_config("tiny");
+  const LlamaWeights weights(ctx(), config, SyntheticWeightOptions{GgmlType::F16, 3});
+  std::vector<int32_t> all(250);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = int32_t((i * 7919 + 13) % config.vocab_size);
+  struct Case {
+    KvPolicy policy;
+    SamplingOptions sampling;
+    uint32_t prompt_tokens, steps;
+  };
+  // FullKV with no headroom: the cache (growth chunk 256) regrows while a step is in flight.
+  for (const Case& c : {Case{KvPolicy::FullKV, {}, 250, 12}, Case{KvPolicy::SnapKV, {0.9f, 0.95f, 7}, 120, 12}}) {
+    const std::vector<int32_t> tokens(all.begin(), all.begin() + c.prompt_tokens);
+    const std::string what = std::string(kv_policy_name(c.policy)) + (c.sampling.temperature > 0 ? " sampled" : " greedy");
+    SessionOptions options;
+    options.compression.policy = c.policy;
+    options.kv_budget = 64;
+    options.decode_headroom = 0;
+    options.context = 512;
+    LlamaSession stepped(ctx(), config, weights, options), streamed(ctx(), config, weights, options);
+    const std::vector<int32_t> want = step_by_step(stepped, tokens, c.steps, c.sampling);
+    std::vector<int32_t> got = {streamed.prefill(tokens, c.sampling)};
+    std::vector<int32_t> seen;
+    const auto decoded = streamed.decode_stream(got.back(), c.steps, c.sampling, [&](int32_t t) {
+      seen.push_back(t);
+      return true;
+    });
+    got.insert(got.end(), decoded.begin(), decoded.end());
+    EXPECT_EQ(got, want) << what;
+    EXPECT_EQ(seen, decoded) << what;
+    EXPECT_EQ(streamed.stats().generated_tokens, c.steps) << what;
+    expect_same_cache(streamed, stepped, what);
+    if (c.policy == KvPolicy::FullKV) {
+      EXPECT_GT(streamed.kv_cache().layer(0).capacity, 256u) << "the cache did not regrow while streaming";
+    } else {
+      EXPECT_LT(streamed.kv_cache().layer(0).length, 100u) << "the prompt was not compressed";
+    }
+  }
+}
+
+TEST_F(DecodeStream, StopDropsTheStepInFlight) {
+  SessionOptions options;
+  options.compression.policy = KvPolicy::FullKV;
+  options.context = 128;
+  const auto tokens = prompt("Seven swans swam slowly down the river past the mill.");
+  LlamaSession stepped(ctx(), config_, *weights_, options), streamed(ctx(), config_, *weights_, options);
+  const std::vector<int32_t> want = step_by_step(stepped, tokens, 6, {});
+
+  int calls = 0;
+  const auto first = streamed.decode_stream(streamed.prefill(tokens, {}), 50, {}, [&](int32_t) { return ++calls < 3; });
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first, std::vector<int32_t>(want.begin() + 1, want.begin() + 4));
+  EXPECT_EQ(streamed.tokens(), tokens.size() + 3);  // the fourth step ran on the GPU but does not count
+  // Going on from the stop gives the rest of the step-by-step tokens and the same cache.
+  const auto rest = streamed.decode_stream(first.back(), 2, {});
+  EXPECT_EQ(rest, std::vector<int32_t>(want.begin() + 4, want.begin() + 6));
+  const int32_t last = streamed.decode(rest.back(), {});
+  EXPECT_EQ(last, want[6]);
+  expect_same_cache(streamed, stepped, "after the stop");
+  EXPECT_TRUE(streamed.decode_stream(last, 0, {}).empty());
 }
 
 }  // namespace

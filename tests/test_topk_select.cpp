@@ -1,4 +1,5 @@
-// GPU top-k selection (radix select + stable compaction) against a stable sort on (score desc, index asc).
+// GPU top-k selection (radix select + stable compaction) against a stable sort on (score desc, index asc), for
+// both implementations (one workgroup per row, multi-pass).
 // Selection is exact: the indices must equal the reference exactly, no tolerance.
 #include <gtest/gtest.h>
 
@@ -31,10 +32,11 @@ std::vector<uint32_t> topk_reference(const std::vector<float>& scores, const ops
   return out;
 }
 
-class TopkSelect : public GpuTest {
+class TopkSelect : public GpuTest, public ::testing::WithParamInterface<ops::TopkAlgorithm> {
  protected:
   // Runs the op with scratch and output full of garbage, so that neither is assumed zero.
-  std::vector<uint32_t> run(const ops::TopkParams& p, const std::vector<float>& scores) {
+  std::vector<uint32_t> run(ops::TopkParams p, const std::vector<float>& scores) {
+    p.algorithm = GetParam();
     vk::Buffer score_buffer = make_buffer(scores, "scores");
     vk::Buffer scratch = make_buffer(std::vector<uint32_t>(ops::topk_scratch_bytes(p) / 4, 0xDEADBEEFu), "scratch");
     const size_t out_count = size_t(p.rows) * (p.k + p.window);
@@ -62,7 +64,7 @@ std::string describe(const ops::TopkParams& p) {
          std::to_string(p.window);
 }
 
-TEST_F(TopkSelect, RandomScoresSeveralSizes) {
+TEST_P(TopkSelect, RandomScoresSeveralSizes) {
   for (uint32_t n : {1u, 7u, 255u, 256u, 257u, 10007u}) {
     std::vector<uint32_t> ks = {0u, std::min(1u, n - 1), n / 3, n - 1};
     std::sort(ks.begin(), ks.end());
@@ -75,19 +77,19 @@ TEST_F(TopkSelect, RandomScoresSeveralSizes) {
   }
 }
 
-TEST_F(TopkSelect, WithoutWindow) {
+TEST_P(TopkSelect, WithoutWindow) {
   const uint32_t n = 3001;
   const ops::TopkParams p{1, n, 999, 0};
   expect_matches_reference(p, random_floats(n, 5), describe(p));
 }
 
-TEST_F(TopkSelect, LargeRowNeedsNoSort) {
+TEST_P(TopkSelect, LargeRowNeedsNoSort) {
   const uint32_t n = 131072;
   const ops::TopkParams p{1, n, 4096, 64};
   expect_matches_reference(p, random_floats(n, 17, 0.0f, 1.0f), describe(p));
 }
 
-TEST_F(TopkSelect, AllEqualScoresKeepTheFirstIndices) {
+TEST_P(TopkSelect, AllEqualScoresKeepTheFirstIndices) {
   const uint32_t n = 5000;
   const std::vector<float> scores(n, 0.25f);
   for (uint32_t k : {1u, 777u, n - 1}) {
@@ -101,7 +103,7 @@ TEST_F(TopkSelect, AllEqualScoresKeepTheFirstIndices) {
   }
 }
 
-TEST_F(TopkSelect, ThreeDistinctValuesCutInsideTies) {
+TEST_P(TopkSelect, ThreeDistinctValuesCutInsideTies) {
   const uint32_t n = 6000;
   std::mt19937 rng(3);
   const float values[3] = {-1.5f, 0.0f, 2.0f};
@@ -115,7 +117,7 @@ TEST_F(TopkSelect, ThreeDistinctValuesCutInsideTies) {
   }
 }
 
-TEST_F(TopkSelect, NegativeAndZeroScores) {
+TEST_P(TopkSelect, NegativeAndZeroScores) {
   const uint32_t n = 4000;
   std::vector<float> scores = random_floats(n, 9, -10.0f, -0.001f);
   std::mt19937 rng(4);
@@ -129,7 +131,7 @@ TEST_F(TopkSelect, NegativeAndZeroScores) {
   EXPECT_EQ(run({1, 6, 3, 0}, zeros), (std::vector<uint32_t>{0, 1, 2}));
 }
 
-TEST_F(TopkSelect, ExtremeMagnitudes) {
+TEST_P(TopkSelect, ExtremeMagnitudes) {
   std::vector<float> scores = {FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN, 1e-45f, -1e-45f, 0.0f, 1.0f, -1.0f,
                                FLT_MAX, 1e-45f,   -FLT_MAX, 3.0f,   -3.0f,  0.5f,   -0.5f, 2e-45f};
   const uint32_t n = uint32_t(scores.size());
@@ -139,7 +141,7 @@ TEST_F(TopkSelect, ExtremeMagnitudes) {
   }
 }
 
-TEST_F(TopkSelect, MultipleRowsAreIndependent) {
+TEST_P(TopkSelect, MultipleRowsAreIndependent) {
   const uint32_t n = 3000, rows = 4;
   std::vector<float> scores;
   const auto random_row = random_floats(n, 21);
@@ -154,7 +156,7 @@ TEST_F(TopkSelect, MultipleRowsAreIndependent) {
   }
 }
 
-TEST_F(TopkSelect, NeedlesAreSelected) {
+TEST_P(TopkSelect, NeedlesAreSelected) {
   const uint32_t n = 20000, needles = 16;
   std::vector<float> scores = random_floats(n, 31, 0.0f, 1.0f);
   std::mt19937 rng(32);
@@ -174,11 +176,11 @@ TEST_F(TopkSelect, NeedlesAreSelected) {
   expect_matches_reference(wider, scores, describe(wider));
 }
 
-TEST_F(TopkSelect, ScratchIsReusedAndBuffersMayBeRanges) {
+TEST_P(TopkSelect, ScratchIsReusedAndBuffersMayBeRanges) {
   const uint64_t align = std::max<uint64_t>(device().info().min_storage_buffer_offset_alignment, 4);
   const uint32_t n = 2500;
-  const ops::TopkParams a{2, n, 100, 4};
-  const ops::TopkParams b{1, n, 1234, 0};
+  const ops::TopkParams a{2, n, 100, 4, GetParam()};
+  const ops::TopkParams b{1, n, 1234, 0, GetParam()};
   const std::vector<float> scores_a = random_floats(2 * n, 41);
   const std::vector<float> scores_b = random_floats(n, 42, -2.0f, 2.0f);
   std::vector<float> all_scores(align / 4, 9.0f);  // scores of b start one alignment unit in
@@ -203,7 +205,7 @@ TEST_F(TopkSelect, ScratchIsReusedAndBuffersMayBeRanges) {
   EXPECT_EQ(vk::download<uint32_t>(device(), scratch, 1, align + scratch_bytes)[0], 0xDEADBEEFu);
 }
 
-TEST_F(TopkSelect, BadArgumentsAreRejected) {
+TEST_P(TopkSelect, BadArgumentsAreRejected) {
   vk::Buffer scores = make_zeroed(100 * 4);
   vk::Buffer scratch = make_zeroed(ops::topk_scratch_bytes({1, 100, 10, 4}));
   vk::Buffer out = make_zeroed(14 * 4);
@@ -225,6 +227,12 @@ TEST_F(TopkSelect, BadArgumentsAreRejected) {
   }
   EXPECT_FALSE(stream.recording());  // nothing was recorded by the rejected calls
 }
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, TopkSelect,
+                         ::testing::Values(ops::TopkAlgorithm::OneGroup, ops::TopkAlgorithm::MultiPass),
+                         [](const ::testing::TestParamInfo<ops::TopkAlgorithm>& info) {
+                           return info.param == ops::TopkAlgorithm::OneGroup ? "OneGroup" : "MultiPass";
+                         });
 
 }  // namespace
 }  // namespace ckv::test

@@ -47,6 +47,7 @@ CommandStream::CommandStream(Device& device, uint32_t max_timestamps)
 
 CommandStream::~CommandStream() {
   VkDevice d = device_.handle();
+  if (pending_) vkWaitForFences(d, 1, &fence_, VK_TRUE, UINT64_MAX);
   if (recording_) vkEndCommandBuffer(cmd_);
   for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(d, p, nullptr);
   if (query_pool_) vkDestroyQueryPool(d, query_pool_, nullptr);
@@ -56,6 +57,7 @@ CommandStream::~CommandStream() {
 
 void CommandStream::begin_if_needed() {
   if (recording_) return;
+  if (pending_) throw std::logic_error("command stream: recording while the last submission is pending (wait first)");
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   CKV_VK_CHECK(vkBeginCommandBuffer(cmd_, &begin));
@@ -188,6 +190,11 @@ void CommandStream::timestamp(std::string label) {
 }
 
 void CommandStream::submit_and_wait() {
+  submit();
+  wait();
+}
+
+void CommandStream::submit() {
   begin_if_needed();
   // Make device writes visible to the host once the fence signals.
   VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
@@ -198,13 +205,19 @@ void CommandStream::submit_and_wait() {
   CKV_VK_CHECK(vkEndCommandBuffer(cmd_));
   recording_ = false;
 
-  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  submit.commandBufferCount = 1;
-  submit.pCommandBuffers = &cmd_;
+  VkSubmitInfo info{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  info.commandBufferCount = 1;
+  info.pCommandBuffers = &cmd_;
   {
     std::lock_guard lock(device_.queue_mutex());
-    CKV_VK_CHECK(vkQueueSubmit(device_.queue(), 1, &submit, fence_));
+    CKV_VK_CHECK(vkQueueSubmit(device_.queue(), 1, &info, fence_));
   }
+  pending_ = true;
+}
+
+void CommandStream::wait() {
+  if (!pending_) throw std::logic_error("command stream: wait() without a submission");
+  pending_ = false;
   CKV_VK_CHECK(vkWaitForFences(device_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX));
   CKV_VK_CHECK(vkResetFences(device_.handle(), 1, &fence_));
 

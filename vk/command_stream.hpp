@@ -44,11 +44,17 @@ class CommandStream {
   void barrier();
   // With auto barriers off, independent dispatches may overlap; call barrier() where they depend on each other.
   void set_auto_barrier(bool on) { auto_barrier_ = on; }
+  bool auto_barrier() const { return auto_barrier_; }
 
   // A GPU timestamp taken once every earlier command has finished.
   void timestamp(std::string label);
 
   void submit_and_wait();
+  // The two halves of submit_and_wait, so that the host can record the next stream while this one runs. The
+  // stream cannot record again until wait() returns; a stream destroyed while pending waits first.
+  void submit();
+  void wait();
+  bool pending() const { return pending_; }
   // Timestamps of the last submission, in recording order.
   const std::vector<Timestamp>& timestamps() const { return results_; }
   // Nanoseconds between two labels of the last submission.
@@ -74,6 +80,7 @@ class CommandStream {
   std::vector<std::string> labels_;
   std::vector<Timestamp> results_;
   bool recording_ = false;
+  bool pending_ = false;
   bool auto_barrier_ = true;
   bool has_commands_ = false;
   bool profiling_ = false;

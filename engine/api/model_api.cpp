@@ -205,12 +205,10 @@ Stats Model::generate_tokens(const std::vector<int32_t>& prompt, const KvOptions
                                 std::to_string(gen.context > 0 ? gen.context : int(impl_->config.context_length)));
   int32_t token = session.prefill(prompt, sampling);
   if (last_prompt_logits) *last_prompt_logits = session.last_logits();
-  for (int i = 0; i < gen.max_tokens; ++i) {
-    if (impl_->tokenizer->is_end_of_generation(token)) break;
-    if (!on_token(token)) break;
-    if (i + 1 == gen.max_tokens) break;
-    token = session.decode(token, sampling);
-  }
+  // Each token goes to on_token unless it ends the generation; decode_stream keeps the GPU one step ahead.
+  auto wanted = [&](int32_t t) { return !impl_->tokenizer->is_end_of_generation(t) && on_token(t); };
+  if (gen.max_tokens > 0 && wanted(token) && gen.max_tokens > 1)
+    session.decode_stream(token, uint32_t(gen.max_tokens - 1), sampling, wanted);
   fill_stats(stats, session.stats(), kv);
   stats.generated_tokens += gen.max_tokens > 0 ? 1 : 0;  // the last token is sampled but not run
   return stats;

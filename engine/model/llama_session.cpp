@@ -54,8 +54,11 @@ struct LlamaSession::Buffers {
   std::unique_ptr<vk::Buffer> x, xn, q, k, v, attn, gate, up;  // [ubatch, width] activations
   std::unique_ptr<vk::Buffer> window_queries;                   // [window, n_q * d]
   std::unique_ptr<vk::Buffer> decode_scratch;
-  std::unique_ptr<vk::Buffer> logits, token, token_readback;
-  std::unique_ptr<vk::Buffer> decode_ids, decode_position;     // host-visible, one element
+  std::unique_ptr<vk::Buffer> logits, token;
+  // Per decode slot (two steps may be in flight, see decode_stream): where the sampled token is read back, and
+  // the step's position (host-visible, one element).
+  std::unique_ptr<vk::Buffer> token_readback[2], decode_position[2];
+  std::unique_ptr<vk::Buffer> decode_ids;                       // host-visible, one element
   uint32_t decode_scratch_tokens = 0;
   // Decode attention capture (SessionOptions::capture_decode_attention): device buffers and their readbacks.
   std::unique_ptr<vk::Buffer> capture_probs, capture_q, capture_out;
@@ -83,9 +86,11 @@ LlamaSession::LlamaSession(vk::Context& ctx, const LlamaConfig& config, const Ll
   Buffers& b = *buffers_;
   b.logits = device_buffer(ctx, uint64_t(config.vocab_size) * 4, "logits");
   b.token = device_buffer(ctx, 16, "sampled token");
-  b.token_readback = device_buffer(ctx, 16, "sampled token readback", vk::MemoryKind::Readback);
+  for (int slot = 0; slot < 2; ++slot) {
+    b.token_readback[slot] = device_buffer(ctx, 16, "sampled token readback", vk::MemoryKind::Readback);
+    b.decode_position[slot] = device_buffer(ctx, 16, "decode position", vk::MemoryKind::Upload);
+  }
   b.decode_ids = device_buffer(ctx, 16, "decode token id", vk::MemoryKind::Upload);
-  b.decode_position = device_buffer(ctx, 16, "decode position", vk::MemoryKind::Upload);
   stats_.weight_bytes = weights.bytes();
   const SessionProbes& probes = options_.probes;
   const uint64_t layers_row = 4ull * config.n_layers * config.n_embd;
@@ -241,7 +246,7 @@ void LlamaSession::record_layer_input(vk::CommandStream& s, uint32_t l, const vk
 }
 
 void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row,
-                                            const SamplingOptions& sampling) {
+                                            const SamplingOptions& sampling, uint32_t slot) {
   Buffers& b = *buffers_;
   const LlamaConfig& c = config_;
   ops::record_rms_norm(ctx_, s, last_row, *weights_.output_norm.buffer, vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), 1,
@@ -258,7 +263,7 @@ void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::Buff
     const float u = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng_);
     ops::record_sample_top_p(ctx_, s, *b.logits, c.vocab_size, sampling.temperature, sampling.top_p, u, *b.token);
   }
-  s.copy(vk::BufferRange(*b.token, 0, 4), vk::BufferRange(*b.token_readback, 0, 4));
+  s.copy(vk::BufferRange(*b.token, 0, 4), vk::BufferRange(*b.token_readback[slot], 0, 4));
 }
 
 void LlamaSession::mark_gpu_begin(vk::CommandStream& s) const {
@@ -273,10 +278,10 @@ double LlamaSession::gpu_seconds(const vk::CommandStream& s) const {
   return ctx_.device().info().timestamps_on_compute ? s.elapsed_ns("gpu begin", "gpu end") * 1e-9 : 0.0;
 }
 
-int32_t LlamaSession::read_token() {
+int32_t LlamaSession::read_token(uint32_t slot) {
   int32_t id = 0;
-  buffers_->token_readback->invalidate_from_device();
-  std::memcpy(&id, buffers_->token_readback->mapped(), 4);
+  buffers_->token_readback[slot]->invalidate_from_device();
+  std::memcpy(&id, buffers_->token_readback[slot]->mapped(), 4);
   return id;
 }
 
@@ -359,7 +364,7 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
     }
   }
   s.copy(vk::BufferRange(*x_all, (t - 1) * row_bytes, row_bytes), vk::BufferRange(*b.x, 0, row_bytes));
-  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, row_bytes), sampling);
+  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, row_bytes), sampling, 0);
   mark_gpu_end(s);
   s.submit_and_wait();
   stats_.prefill_gpu_seconds += gpu_seconds(s);
@@ -368,41 +373,37 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
   position_ = t;
   stats_.prompt_tokens = t;
   stats_.prefill_seconds = seconds_since(started);
-  return read_token();
+  return read_token(0);
 }
 
-int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
-  const LlamaConfig& c = config_;
+void LlamaSession::check_decode_token(int32_t token) const {
   if (position_ == 0) throw std::logic_error("decode before prefill");
   if (position_ >= options_.context)
     throw std::runtime_error("context of " + std::to_string(options_.context) + " tokens is full");
-  if (token < 0 || uint32_t(token) >= c.vocab_size) throw std::invalid_argument("token id out of range");
-  const auto started = Clock::now();
-  ensure_buffers(1);
-  Buffers& b = *buffers_;
-  std::memcpy(b.decode_ids->mapped(), &token, 4);
-  std::memcpy(b.decode_position->mapped(), &position_, 4);
-  b.decode_ids->flush_to_device();
-  b.decode_position->flush_to_device();
+  if (token < 0 || uint32_t(token) >= config_.vocab_size) throw std::invalid_argument("token id out of range");
+}
 
+void LlamaSession::record_decode_step(vk::CommandStream& s, const vk::Buffer& ids, uint32_t slot,
+                                      const SamplingOptions& sampling) {
+  const LlamaConfig& c = config_;
+  Buffers& b = *buffers_;
+  std::memcpy(b.decode_position[slot]->mapped(), &position_, 4);
+  b.decode_position[slot]->flush_to_device();
   capture_step_ = options_.capture_decode_attention;
   if (capture_step_) prepare_attention_capture();
-  const SessionProbes& probes = options_.probes;
-  if (probes.replay_layer_inputs_from && probes.replay_layer_inputs_from->position_ != position_ + 1)
-    throw std::logic_error("replaying layer inputs needs the other session to have decoded this step first");
 
-  vk::CommandStream s(ctx_.device());
   mark_gpu_begin(s);
-  ops::record_get_rows(ctx_, s, weights_.token_embedding, *b.decode_ids, 1, *b.x);
+  ops::record_get_rows(ctx_, s, weights_.token_embedding, ids, 1, *b.x);
+  const SessionProbes& probes = options_.probes;
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const uint32_t length = kv_->layer(l).length;
     kv_->reserve(s, l, length + 1);
     if (probes.record_layer_inputs || probes.replay_layer_inputs_from)
       record_layer_input(s, l, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), /*prompt=*/false);
-    record_layer_chunk(s, l, length, 1, *b.decode_position);
+    record_layer_chunk(s, l, length, 1, *b.decode_position[slot]);
     kv_->append(l, 1);
   }
-  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), sampling);
+  record_logits_and_sample(s, vk::BufferRange(*b.x, 0, 4ull * c.n_embd), sampling, slot);
   capture_step_ = false;
   if (options_.capture_decode_attention) {
     s.copy(vk::BufferRange(*b.capture_probs, 0, 4 * capture_.probs.size()),
@@ -411,15 +412,92 @@ int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
     s.copy(*b.capture_out, *b.capture_out_rb);
   }
   mark_gpu_end(s);
+  ++position_;
+}
+
+int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
+  check_decode_token(token);
+  const auto started = Clock::now();
+  ensure_buffers(1);
+  Buffers& b = *buffers_;
+  std::memcpy(b.decode_ids->mapped(), &token, 4);
+  b.decode_ids->flush_to_device();
+  const SessionProbes& probes = options_.probes;
+  if (probes.replay_layer_inputs_from && probes.replay_layer_inputs_from->position_ != position_ + 1)
+    throw std::logic_error("replaying layer inputs needs the other session to have decoded this step first");
+
+  vk::CommandStream s(ctx_.device());
+  record_decode_step(s, *b.decode_ids, 0, sampling);
   s.submit_and_wait();
   stats_.decode_gpu_seconds += gpu_seconds(s);
   kv_->release_retired();
   if (options_.capture_decode_attention) read_attention_capture();
-  ++position_;
   ++stats_.generated_tokens;
   b.decoded = true;
   stats_.decode_seconds += seconds_since(started);
-  return read_token();
+  return read_token(0);
+}
+
+std::vector<int32_t> LlamaSession::decode_stream(int32_t token, uint32_t max_tokens, const SamplingOptions& sampling,
+                                                 const std::function<bool(int32_t)>& on_token) {
+  std::vector<int32_t> out;
+  const SessionProbes& probes = options_.probes;
+  if (options_.capture_decode_attention || probes.record_layer_inputs || probes.replay_layer_inputs_from ||
+      probes.attention_outputs) {
+    // Probed steps are read back one by one: no step may run ahead.
+    for (uint32_t i = 0; i < max_tokens; ++i) {
+      token = decode(token, sampling);
+      out.push_back(token);
+      if (on_token && !on_token(token)) break;
+    }
+    return out;
+  }
+  if (max_tokens == 0) return out;
+  check_decode_token(token);
+  const auto started = Clock::now();
+  ensure_buffers(1);
+  Buffers& b = *buffers_;
+  std::memcpy(b.decode_ids->mapped(), &token, 4);
+  b.decode_ids->flush_to_device();
+
+  vk::CommandStream streams[2] = {vk::CommandStream(ctx_.device()), vk::CommandStream(ctx_.device())};
+  size_t retired_before[2] = {0, 0};  // retired buffers older than each slot's step
+  // Step n runs in slot n % 2. Step 0 embeds the host's token; every later step embeds the token that the step
+  // before it sampled into b.token, so it can be recorded and submitted before that token is known here.
+  auto launch = [&](uint32_t step) {
+    const uint32_t slot = step % 2;
+    retired_before[slot] = kv_->retired_count();
+    vk::CommandStream& s = streams[slot];
+    s.barrier();  // orders this submission after the one in flight (b.token, the KV rows it appends)
+    record_decode_step(s, step == 0 ? *b.decode_ids : *b.token, slot, sampling);
+    s.submit();
+  };
+  launch(0);
+  for (uint32_t step = 0;; ++step) {
+    const uint32_t slot = step % 2;
+    const bool more = step + 1 < max_tokens && position_ < options_.context;
+    if (more) launch(step + 1);
+    streams[slot].wait();
+    stats_.decode_gpu_seconds += gpu_seconds(streams[slot]);
+    // Buffers retired while recording this step or earlier ones are free now; the next step's are still in use.
+    kv_->release_retired(more ? retired_before[(step + 1) % 2] : kv_->retired_count());
+    ++stats_.generated_tokens;
+    b.decoded = true;
+    const int32_t next = read_token(slot);
+    out.push_back(next);
+    const bool go_on = !on_token || on_token(next);
+    if (!more) break;
+    if (!go_on) {
+      // The step in flight decodes a token nobody wants: let it finish, then forget its KV row and position.
+      streams[(step + 1) % 2].wait();
+      kv_->release_retired();
+      for (uint32_t l = 0; l < config_.n_layers; ++l) kv_->drop_last(l, 1);
+      --position_;
+      break;
+    }
+  }
+  stats_.decode_seconds += seconds_since(started);
+  return out;
 }
 
 // Lays out this step's probs (each layer's rows start 256-byte aligned, as storage buffer bindings need) and

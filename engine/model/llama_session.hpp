@@ -76,6 +76,14 @@ class LlamaSession {
   int32_t prefill(std::span<const int32_t> tokens, const SamplingOptions& sampling);
   // Appends `token` and returns the next sampled token.
   int32_t decode(int32_t token, const SamplingOptions& sampling);
+  // Decodes up to `max_tokens` steps from `token` (each step's sample feeds the next) with one step always in
+  // flight: step n + 1 is recorded and submitted before step n's token reaches the host, and embeds that token
+  // on the GPU, so the host's recording hides behind the GPU's work. `on_token` sees every sampled token in order
+  // and may return false to stop; the step already in flight is then dropped (cache and position as if it never
+  // ran). Returns the sampled tokens; the same ones as calling decode() in a loop. Also stops when the context is
+  // full. Sessions with probes or attention capture decode one step at a time.
+  std::vector<int32_t> decode_stream(int32_t token, uint32_t max_tokens, const SamplingOptions& sampling,
+                                     const std::function<bool(int32_t)>& on_token = {});
 
   // Logits of the last position run (f32 [vocab]).
   std::vector<float> last_logits();
@@ -92,8 +100,13 @@ class LlamaSession {
   struct Buffers;
   void record_layer_chunk(vk::CommandStream& s, uint32_t layer, uint32_t start, uint32_t count,
                           const vk::Buffer& positions);
-  void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling);
-  int32_t read_token();
+  void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling,
+                                uint32_t slot);
+  int32_t read_token(uint32_t slot);
+  void check_decode_token(int32_t token) const;
+  // One decode step of the token in `ids` (u32, device) at position_ into `s`, sampling into b.token and slot's
+  // readback; appends a row to every layer and advances position_ at record time.
+  void record_decode_step(vk::CommandStream& s, const vk::Buffer& ids, uint32_t slot, const SamplingOptions& sampling);
   // Timestamps that bracket one submission's work, when the device has them; gpu_seconds() after its wait.
   void mark_gpu_begin(vk::CommandStream& s) const;
   void mark_gpu_end(vk::CommandStream& s) const;

@@ -1,5 +1,6 @@
 #include "topk_select.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -16,6 +17,7 @@ constexpr uint32_t kHistogramChunk = 4096;    // scores per histogram workgroup 
 constexpr uint32_t kMaxHistogramGroups = 1024;
 constexpr uint32_t kRadixPasses = 4;
 constexpr uint64_t kStateWords = 4, kHistogramWords = kRadixPasses * 256;
+constexpr uint32_t kOneGroupMaxThreads = 1024;  // the one-group kernel needs at least 256 (one per digit bin)
 
 // Mirrors the push-constant block of topk_common.glsl.
 struct TopkPush {
@@ -59,12 +61,22 @@ void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkP
   require(scratch.bytes() >= scratch_bytes, "scratch holds " + std::to_string(scratch.bytes()) + " bytes, need " +
                                                 std::to_string(scratch_bytes) + " (topk_scratch_bytes)");
 
-  const vk::BufferRange used_scratch(*scratch.buffer, scratch.offset, scratch_bytes);
   const vk::BufferRange used_scores(*scores.buffer, scores.offset, score_bytes);
   const vk::BufferRange used_indices(*indices_out.buffer, indices_out.offset, index_bytes);
-  const uint32_t blocks = block_count(p.n);
-  TopkPush push{p.rows, p.n, p.k, p.window, blocks, 0};
+  TopkPush push{p.rows, p.n, p.k, p.window, block_count(p.n), 0};
   const uint32_t push_bytes = sizeof(TopkPush);
+
+  const uint32_t one_group_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
+  const bool one_group = one_group_threads >= 256 && (p.algorithm == TopkAlgorithm::OneGroup ||
+                                                      (p.algorithm == TopkAlgorithm::Auto && p.n <= kTopkOneGroupMaxN));
+  if (one_group) {
+    const auto& select = shader_pipeline(ctx, "topk_one_group", 2, push_bytes, {one_group_threads});
+    stream.dispatch(select, {used_scores, used_indices}, push, 1, p.rows);
+    return;
+  }
+
+  const vk::BufferRange used_scratch(*scratch.buffer, scratch.offset, scratch_bytes);
+  const uint32_t blocks = push.blocks;
 
   stream.fill(used_scratch, 0);
   if (p.k > 0) {

@@ -1,6 +1,8 @@
 // Top-k token selection on the GPU (compression pipeline step 3): per row, the k largest scores by radix select
-// (four 8-bit passes: histogram, then a one-workgroup pick of the bucket holding the k-th key), then a stable
-// compaction that writes the kept indices in ascending order followed by the window indices.
+// (four 8-bit passes: histogram, then a pick of the bucket holding the k-th key), then a stable compaction that
+// writes the kept indices in ascending order followed by the window indices. Two implementations with the same
+// result: one workgroup per row doing everything in one dispatch (rows up to kTopkOneGroupMaxN scores: the usual
+// prompt lengths), or multi-pass kernels spread over many workgroups (longer rows).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,11 +12,15 @@
 
 namespace ckv::ops {
 
+enum class TopkAlgorithm { Auto, OneGroup, MultiPass };
+inline constexpr uint32_t kTopkOneGroupMaxN = 262144;  // Auto's switch point: one workgroup re-reads a row 5 times
+
 struct TopkParams {
   uint32_t rows = 1;    // independent score rows (1 for CompressKV, n_kv for SnapKV)
   uint32_t n = 0;       // candidates per row (T - W)
   uint32_t k = 0;       // candidates to keep per row (B - W); 0 <= k < n
   uint32_t window = 0;  // window indices n .. n + window - 1 appended to every row
+  TopkAlgorithm algorithm = TopkAlgorithm::Auto;  // OneGroup falls back to MultiPass on devices without 256 threads
 };
 
 // Bytes of scratch record_topk_select needs (state, digit histograms, per-block counts).

@@ -1,0 +1,79 @@
+#version 450
+// The whole top-k selection of one row in one workgroup (y = row): the four radix passes keep the threshold
+// prefix in shared memory instead of global scratch, and the stable compaction walks the row in chunks with a
+// running offset, so the step is one dispatch instead of twelve separated by barriers. Same contract as the
+// multi-pass kernels (topk_select.hpp): the k largest keys (ties: lower index first) in ascending index order,
+// then the window indices n .. n + window - 1. Pass 2+ re-read the row, which the first pass left in the cache.
+#include "common.glsl"
+layout(local_size_x_id = 0) in;  // at least 256 (one digit bin per invocation in the pick)
+#include "topk_common.glsl"
+layout(std430, binding = 0) readonly buffer Scores { float scores[]; };
+layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
+
+const uint ITEMS = 4u;  // consecutive scores per invocation in a compaction chunk
+shared uint hist[kBins];
+shared uint chosen_digit, chosen_remaining;
+
+void main() {
+  const uint row = gl_WorkGroupID.y;
+  const uint lid = gl_LocalInvocationID.x;
+  const uint threads = gl_WorkGroupSize.x;
+  const uint row_base = row * pc.n;
+  const uint out_base = row * (pc.k + pc.window);
+
+  for (uint j = lid; j < pc.window; j += threads) indices[out_base + pc.k + j] = pc.n + j;
+  if (pc.k == 0u) return;
+
+  uint prefix = 0u, mask = 0u, remaining = pc.k;
+  for (uint pass = 0u; pass < 4u; ++pass) {
+    const uint shift = 24u - 8u * pass;
+    if (lid < kBins) hist[lid] = 0u;
+    barrier();
+    for (uint i = lid; i < pc.n; i += threads) {
+      const uint key = order_key(scores[row_base + i]);
+      if ((key & mask) == prefix) atomicAdd(hist[(key >> shift) & 0xFFu], 1u);
+    }
+    barrier();
+    // Invocation b < 256 owns digit 255 - b, so the exclusive scan counts the keys in higher buckets.
+    const uint count = lid < kBins ? hist[kBins - 1u - lid] : 0u;
+    uvec2 total;
+    const uint above = workgroup_exclusive_scan(uvec2(count, 0u), total).x;
+    if (lid < kBins && above < remaining && remaining <= above + count) {
+      chosen_digit = kBins - 1u - lid;
+      chosen_remaining = remaining - above;
+    }
+    barrier();
+    prefix |= chosen_digit << shift;
+    mask |= 0xFFu << shift;
+    remaining = chosen_remaining;
+    barrier();  // chosen_* is rewritten by the next pass
+  }
+
+  // prefix is now the threshold key t, remaining the number of keys equal to t to keep. A key's output position
+  // is (#keys > t before it) + min(#keys == t before it, ties): sorted by construction.
+  const uint threshold = prefix, ties = remaining;
+  uvec2 carry = uvec2(0u);
+  for (uint chunk = 0u; chunk < pc.n; chunk += threads * ITEMS) {
+    const uint first = chunk + lid * ITEMS;
+    uint keys[ITEMS];
+    uvec2 counts = uvec2(0u);
+    for (uint j = 0u; j < ITEMS; ++j) {
+      keys[j] = first + j < pc.n ? order_key(scores[row_base + first + j]) : 0u;
+      const bool inside = first + j < pc.n;
+      counts += uvec2(inside && keys[j] > threshold ? 1u : 0u, inside && keys[j] == threshold ? 1u : 0u);
+    }
+    uvec2 total;
+    uvec2 before = carry + workgroup_exclusive_scan(counts, total);
+    carry += total;
+    for (uint j = 0u; j < ITEMS; ++j) {
+      if (first + j >= pc.n) break;
+      if (keys[j] > threshold) {
+        indices[out_base + before.x + min(before.y, ties)] = first + j;
+        before.x++;
+      } else if (keys[j] == threshold) {
+        if (before.y < ties) indices[out_base + before.x + before.y] = first + j;
+        before.y++;
+      }
+    }
+  }
+}
