@@ -268,7 +268,7 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
 }
 
 // Split shapes and chunk sizes around the default at one long context, and chunk sizes alone (default split
-// shape) at 128 K (GPU preset only): which ones a device wants.
+// shape) at 32 K and 128 K (GPU preset only): which ones a device wants.
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options) {
   std::vector<BenchResult> results;
   if (options.preset != Preset::Gpu) return results;
@@ -300,10 +300,11 @@ std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions
           }
     }
   }
-  const std::string chunks_prefix = "decode chunks L=131072";
-  if (wanted(chunks_prefix)) {
-    DecodeCase c(ctx, {32, 8, 128, 131072}, true, 0);
-    for (uint32_t chunk : {256u, 512u, 1024u, 2048u, 4096u}) {
+  for (uint32_t length : {32768u, 131072u}) {
+    const std::string chunks_prefix = "decode chunks L=" + std::to_string(length);
+    if (!wanted(chunks_prefix)) continue;
+    DecodeCase c(ctx, {32, 8, 128, length}, true, 0);
+    for (uint32_t chunk : {64u, 128u, 256u, 512u, 1024u, 4096u}) {
       c.p.chunk_size = chunk;
       c.resize_scratch(ctx);
       results.push_back(c.run(ctx, options, chunks_prefix + " chunk=" + std::to_string(chunk), nullptr));

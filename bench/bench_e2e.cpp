@@ -65,6 +65,8 @@ Setup check_options(const E2eOptions& o) {
                                 std::to_string(s.config.context_length));
   if (o.retrieval_heads == 0 || o.retrieval_heads > s.config.n_heads)
     throw std::invalid_argument("--retrieval-heads must be 1.." + std::to_string(s.config.n_heads));
+  if (o.policy != "both" && o.policy != "fullkv" && o.policy != "compresskv")
+    throw std::invalid_argument("--policy must be both, fullkv or compresskv, got '" + o.policy + "'");
   if (o.copy_mib.empty()) throw std::invalid_argument("--copy-mib needs at least one size");
   for (uint32_t m : o.copy_mib)
     if (m == 0) throw std::invalid_argument("--copy-mib sizes must be at least 1");
@@ -242,21 +244,25 @@ nlohmann::json run_e2e(vk::Context& ctx, const E2eOptions& o) {
   const std::vector<int32_t> prompt = random_prompt(o.context, setup.config.vocab_size, o.seed);
   report["policies"] = nlohmann::json::array();
   for (KvPolicy p : {KvPolicy::FullKV, KvPolicy::CompressKV})
-    report["policies"].push_back(run_policy(ctx, setup, weights, prompt, o, p, best_copy));
+    if (o.policy == "both" || o.policy == kv_policy_name(p))
+      report["policies"].push_back(run_policy(ctx, setup, weights, prompt, o, p, best_copy));
 
-  const nlohmann::json& full = report["policies"][0];
-  const nlohmann::json& ckv = report["policies"][1];
   auto num = [](const nlohmann::json& j, const char* key) { return j[key].get<double>(); };
-  report["ratios"] = {
-      {"compresskv_prefill_vs_fullkv", ratio(num(ckv, "prefill_tokens_per_second"), num(full, "prefill_tokens_per_second"))},
-      {"compresskv_prefill_gpu_vs_fullkv",
-       ratio(num(ckv, "prefill_gpu_tokens_per_second"), num(full, "prefill_gpu_tokens_per_second"))},
-      {"peak_kv_compresskv_vs_fullkv", ratio(num(ckv, "kv_bytes_peak_prefill"), num(full, "kv_bytes_peak_prefill"))},
-      {"kept_kv_compresskv_vs_fullkv", ratio(num(ckv, "kv_bytes_kept"), num(full, "kv_bytes_kept"))},
-      {"fullkv_decode_vs_roofline", num(full, "decode_vs_roofline")},
-      {"compresskv_decode_vs_roofline", num(ckv, "decode_vs_roofline")},
-      {"fullkv_decode_gpu_vs_roofline", num(full, "decode_gpu_vs_roofline")},
-      {"compresskv_decode_gpu_vs_roofline", num(ckv, "decode_gpu_vs_roofline")}};
+  const bool both = report["policies"].size() == 2;
+  if (both) {
+    const nlohmann::json& full = report["policies"][0];
+    const nlohmann::json& ckv = report["policies"][1];
+    report["ratios"] = {
+        {"compresskv_prefill_vs_fullkv", ratio(num(ckv, "prefill_tokens_per_second"), num(full, "prefill_tokens_per_second"))},
+        {"compresskv_prefill_gpu_vs_fullkv",
+         ratio(num(ckv, "prefill_gpu_tokens_per_second"), num(full, "prefill_gpu_tokens_per_second"))},
+        {"peak_kv_compresskv_vs_fullkv", ratio(num(ckv, "kv_bytes_peak_prefill"), num(full, "kv_bytes_peak_prefill"))},
+        {"kept_kv_compresskv_vs_fullkv", ratio(num(ckv, "kv_bytes_kept"), num(full, "kv_bytes_kept"))},
+        {"fullkv_decode_vs_roofline", num(full, "decode_vs_roofline")},
+        {"compresskv_decode_vs_roofline", num(ckv, "decode_vs_roofline")},
+        {"fullkv_decode_gpu_vs_roofline", num(full, "decode_gpu_vs_roofline")},
+        {"compresskv_decode_gpu_vs_roofline", num(ckv, "decode_gpu_vs_roofline")}};
+  }
 
   std::printf("\n%-11s %11s %11s %10s %10s %10s %9s %9s %11s %11s\n", "policy", "prefill t/s", "(GPU)", "decode t/s",
               "(GPU)", "roofline", "dec/roof", "(GPU)", "KV kept MiB", "KV peak MiB");
@@ -267,10 +273,12 @@ nlohmann::json run_e2e(vk::Context& ctx, const E2eOptions& o) {
                 num(p, "decode_gpu_tokens_per_second"), num(p, "roofline_tokens_per_second"),
                 num(p, "decode_vs_roofline"), num(p, "decode_gpu_vs_roofline"), mib(p["kv_bytes_kept"].get<uint64_t>()),
                 mib(p["kv_bytes_peak_prefill"].get<uint64_t>()));
-  const nlohmann::json& r = report["ratios"];
-  std::printf("CompressKV / FullKV: prefill %.3f (GPU %.3f), peak KV %.4f, kept KV %.4f\n",
-              num(r, "compresskv_prefill_vs_fullkv"), num(r, "compresskv_prefill_gpu_vs_fullkv"),
-              num(r, "peak_kv_compresskv_vs_fullkv"), num(r, "kept_kv_compresskv_vs_fullkv"));
+  if (both) {
+    const nlohmann::json& r = report["ratios"];
+    std::printf("CompressKV / FullKV: prefill %.3f (GPU %.3f), peak KV %.4f, kept KV %.4f\n",
+                num(r, "compresskv_prefill_vs_fullkv"), num(r, "compresskv_prefill_gpu_vs_fullkv"),
+                num(r, "peak_kv_compresskv_vs_fullkv"), num(r, "kept_kv_compresskv_vs_fullkv"));
+  }
   std::printf("roofline: weights %.2f GiB + kept KV per token over %.1f GB/s copy; decode tok/s is wall time per "
               "step (token read back each step), (GPU) from timestamps\n",
               mib(weights.decode_bytes()) / 1024, best_copy / 1e9);

@@ -19,6 +19,7 @@ struct E2eOptions {
   uint32_t context = 32768;         // prompt tokens
   int budget = 512;                 // CompressKV: tokens kept per layer (window included)
   uint32_t decode_tokens = 32;
+  std::string policy = "both";      // both | fullkv | compresskv (one alone: e.g. a 128 K run split over two calls)
   uint32_t window = 8;
   uint32_t retrieval_heads = 4;     // synthetic profile: query heads 0..N-1 of every layer
   uint32_t ubatch = 256;

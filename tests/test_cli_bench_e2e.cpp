@@ -129,6 +129,21 @@ TEST(CliBenchE2e, F16WeightsRunAShortPromptWithAProfilePerPhase) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(CliBenchE2e, OnePolicyAloneHasNoRatios) {
+  const auto dir = fresh_temp_dir("bench_e2e_one");
+  const std::vector<std::string> extra = {"--policy", "compresskv", "--json", (dir / "e2e.json").string()};
+  std::vector<std::string> args = kTiny;
+  args.insert(args.end(), extra.begin(), extra.end());
+  const CliResult r = run_ckv(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(read_text(dir / "e2e.json"));
+  ASSERT_EQ(j["policies"].size(), 1u);
+  EXPECT_EQ(j["policies"][0]["policy"], "compresskv");
+  EXPECT_FALSE(j.contains("ratios"));
+  EXPECT_EQ(r.out.find("CompressKV / FullKV"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CliBenchE2e, BadInputIsOneErrorLine) {
   const auto dir = fresh_temp_dir("bench_e2e_bad");
   struct Bad {
@@ -142,6 +157,7 @@ TEST(CliBenchE2e, BadInputIsOneErrorLine) {
       {{"--synthetic", "tiny", "--weights", "q8_0"}, "synthetic weight type 'q8_0' is not supported"},
       {{"--synthetic", "tiny", "--context", "200000"}, "exceeds the model's context"},
       {{"--synthetic", "tiny", "--retrieval-heads", "9"}, "--retrieval-heads must be 1..8"},
+      {{"--synthetic", "tiny", "--policy", "snapkv"}, "--policy must be both, fullkv or compresskv, got 'snapkv'"},
   };
   for (const Bad& c : cases) {
     std::vector<std::string> args = {"bench", "e2e", "--json", (dir / "out.json").string()};

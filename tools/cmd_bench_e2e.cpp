@@ -27,6 +27,7 @@ Command add_bench_e2e_command(CLI::App& bench, const GlobalOptions& global) {
   sub->add_option("--context", o.context, "prompt tokens (random ids)")->check(CLI::PositiveNumber);
   sub->add_option("--budget", o.budget, "CompressKV: KV tokens kept per layer (window included)");
   sub->add_option("--decode-tokens", o.decode_tokens, "greedy decode steps timed after the prompt");
+  sub->add_option("--policy", o.policy, "both (default), fullkv or compresskv: which policies run");
   sub->add_option("--window", o.window, "CompressKV observation window tokens");
   sub->add_option("--retrieval-heads", o.retrieval_heads, "CompressKV: query heads 0..N-1 of every layer are its "
                                                           "(synthetic) retrieval heads");
