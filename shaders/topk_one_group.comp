@@ -3,42 +3,16 @@
 // prefix in shared memory instead of global scratch, and the stable compaction walks the row in chunks with a
 // running offset, so the step is one dispatch instead of twelve separated by barriers. Same contract as the
 // multi-pass kernels (topk_select.hpp): the k largest keys (ties: lower index first) in ascending index order,
-// then the window indices n .. n + window - 1. Rows of up to REG_ITEMS keys per invocation are read once and kept in
-// registers for the four passes; longer rows are re-read (from the cache) by every pass.
-// USE_BALLOT: most keys of a pass share a few digits (pass 0 sees little more than the exponent), and same-address
-// shared atomics serialise; so each subgroup adds the counts of its two smallest digits with one atomic each.
+// then the window indices n .. n + window - 1. Pass 2+ re-read the row, which the first pass left in the cache.
 #include "common.glsl"
-#if USE_BALLOT
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_ballot : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
-#endif
 layout(local_size_x_id = 0) in;  // at least 256 (one digit bin per invocation in the pick)
 #include "topk_common.glsl"
 layout(std430, binding = 0) readonly buffer Scores { float scores[]; };
 layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
 
-const uint ITEMS = 4u;       // consecutive scores per invocation in a compaction chunk
-const uint REG_ITEMS = 32u;  // keys per invocation kept in registers (32 K keys with 1024 invocations)
+const uint ITEMS = 4u;  // consecutive scores per invocation in a compaction chunk
 shared uint hist[kBins];
 shared uint chosen_digit, chosen_remaining;
-
-// Adds a key's digit to the histogram when `wanted`. Called by every invocation of the workgroup (uniformly).
-void count_key(uint key, bool wanted, uint shift) {
-  const uint bin = (key >> shift) & 0xFFu;
-#if USE_BALLOT
-  for (uint round = 0u; round < 2u; ++round) {
-    const uint leader = subgroupMin(wanted ? bin : kBins);
-    if (leader == kBins) return;  // subgroup-uniform: no key left to count
-    const bool same = wanted && bin == leader;
-    const uvec4 lanes = subgroupBallot(same);
-    if (same && gl_SubgroupInvocationID == subgroupBallotFindLSB(lanes))
-      atomicAdd(hist[leader], subgroupBallotBitCount(lanes));
-    wanted = wanted && !same;
-  }
-#endif
-  if (wanted) atomicAdd(hist[bin], 1u);
-}
 
 void main() {
   const uint row = gl_WorkGroupID.y;
@@ -50,31 +24,14 @@ void main() {
   for (uint j = lid; j < pc.window; j += threads) indices[out_base + pc.k + j] = pc.n + j;
   if (pc.k == 0u) return;
 
-  const bool in_registers = pc.n <= threads * REG_ITEMS;
-  uint cached[REG_ITEMS];
-  if (in_registers) {
-    [[unroll]] for (uint r = 0u; r < REG_ITEMS; ++r) {
-      const uint i = r * threads + lid;
-      cached[r] = i < pc.n ? order_key(scores[row_base + i]) : 0u;
-    }
-  }
-
   uint prefix = 0u, mask = 0u, remaining = pc.k;
   for (uint pass = 0u; pass < 4u; ++pass) {
     const uint shift = 24u - 8u * pass;
     if (lid < kBins) hist[lid] = 0u;
     barrier();
-    if (in_registers) {
-      [[unroll]] for (uint r = 0u; r < REG_ITEMS; ++r) {
-        if (r * threads >= pc.n) break;  // uniform
-        count_key(cached[r], r * threads + lid < pc.n && (cached[r] & mask) == prefix, shift);
-      }
-    } else {
-      for (uint base = 0u; base < pc.n; base += threads) {
-        const uint i = base + lid;
-        const uint key = i < pc.n ? order_key(scores[row_base + i]) : 0u;
-        count_key(key, i < pc.n && (key & mask) == prefix, shift);
-      }
+    for (uint i = lid; i < pc.n; i += threads) {
+      const uint key = order_key(scores[row_base + i]);
+      if ((key & mask) == prefix) atomicAdd(hist[(key >> shift) & 0xFFu], 1u);
     }
     barrier();
     // Invocation b < 256 owns digit 255 - b, so the exclusive scan counts the keys in higher buckets.

@@ -108,7 +108,6 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.subgroup_size = subgroup.subgroupSize;
   info.subgroup_arithmetic = subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   info.subgroup_shuffle = subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-  info.subgroup_ballot = subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT;
   info.min_subgroup_size = size_control_ext ? size_control.minSubgroupSize : subgroup.subgroupSize;
   info.max_subgroup_size = size_control_ext ? size_control.maxSubgroupSize : subgroup.subgroupSize;
   info.shared_memory_bytes = limits.maxComputeSharedMemorySize;

@@ -33,7 +33,7 @@ struct DeviceInfo {
   uint32_t subgroup_size = 0;
   bool subgroup_size_control = false;
   uint32_t min_subgroup_size = 0, max_subgroup_size = 0;
-  bool subgroup_arithmetic = false, subgroup_shuffle = false, subgroup_ballot = false;
+  bool subgroup_arithmetic = false, subgroup_shuffle = false;
   uint32_t shared_memory_bytes = 0;
   uint32_t max_workgroup_invocations = 0;
   uint32_t max_workgroup_count[3] = {0, 0, 0};

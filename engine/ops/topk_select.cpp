@@ -68,14 +68,9 @@ void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkP
 
   const uint32_t one_group_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
   const bool one_group = one_group_threads >= 256 && (p.algorithm == TopkAlgorithm::OneGroup ||
-                                                      p.algorithm == TopkAlgorithm::OneGroupPortable ||
                                                       (p.algorithm == TopkAlgorithm::Auto && p.n <= kTopkOneGroupMaxN));
   if (one_group) {
-    const vk::DeviceInfo& dev = ctx.device().info();
-    const bool ballot =
-        dev.subgroup_ballot && dev.subgroup_arithmetic && p.algorithm != TopkAlgorithm::OneGroupPortable;
-    const auto& select =
-        shader_pipeline(ctx, ballot ? "topk_one_group" : "topk_one_group_noballot", 2, push_bytes, {one_group_threads});
+    const auto& select = shader_pipeline(ctx, "topk_one_group", 2, push_bytes, {one_group_threads});
     stream.dispatch(select, {used_scores, used_indices}, push, 1, p.rows);
     return;
   }

@@ -12,9 +12,7 @@
 
 namespace ckv::ops {
 
-// OneGroupPortable: the one-group kernel without subgroup operations, what devices without subgroup ballot and
-// arithmetic run (OneGroup picks it there by itself).
-enum class TopkAlgorithm { Auto, OneGroup, OneGroupPortable, MultiPass };
+enum class TopkAlgorithm { Auto, OneGroup, MultiPass };
 inline constexpr uint32_t kTopkOneGroupMaxN = 262144;  // Auto's switch point: one workgroup re-reads a row 5 times
 
 struct TopkParams {
