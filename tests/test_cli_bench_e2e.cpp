@@ -61,7 +61,7 @@ TEST(CliBenchE2e, TinyModelReportsSaneNumbersAndSameSeedSameTokens) {
     EXPECT_LE((*p)["decode_gpu_seconds"].get<double>(), (*p)["decode_seconds"].get<double>());
     EXPECT_EQ((*p)["kv_bytes_full"], 260 * per_token);
     EXPECT_LE((*p)["kv_bytes_kept"].get<uint64_t>(), (*p)["kv_bytes_full"].get<uint64_t>());
-    EXPECT_EQ((*p)["tokens"].size(), 5u);  // the prompt's next token, then 4 decoded
+    EXPECT_EQ((*p)["tokens"].size(), 6u);  // the prompt's next token, the warm-up step's, then 4 timed
     for (const auto& t : (*p)["tokens"]) {
       EXPECT_GE(t.get<int>(), 0);
       EXPECT_LT(t.get<int>(), 1000);
@@ -73,7 +73,7 @@ TEST(CliBenchE2e, TinyModelReportsSaneNumbersAndSameSeedSameTokens) {
   }
   EXPECT_EQ(full["kv_bytes_kept"], 260 * per_token);
   EXPECT_EQ(ckv["kv_bytes_kept"], 32 * per_token);  // budget 32 in both layers
-  EXPECT_EQ(ckv["kv_bytes_kept_after_decode"], 36 * per_token);
+  EXPECT_EQ(ckv["kv_bytes_kept_after_decode"], 37 * per_token);  // + the warm-up step and 4 timed ones
   EXPECT_EQ(ckv["layer_budgets"], nlohmann::json({32, 32}));
   EXPECT_GE(full["kv_bytes_peak_prefill"].get<uint64_t>(), full["kv_bytes_kept"].get<uint64_t>());
   // The prompt runs the same attention under both policies (each layer is compressed after it): same first token.
