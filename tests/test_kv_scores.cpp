@@ -136,13 +136,18 @@ class KvScores : public GpuTest {
     EXPECT_LE(stats.max_abs, kRelTolerance * largest) << what << ": error relative to the largest score";
   }
 
+  // Both reductions of the logits pass: subgroup operations (where the device has them) and the portable one.
   void check_case(const ScoreCase& c) {
     SCOPED_TRACE(describe(c));
     ScoreInputs in = random_inputs(c);
-    const GpuScores gpu = run(in, c.offset_ranges);
     const std::vector<double> s = window_scores_reference(in);
-    expect_scores_close(gpu.s, s, "window scores");
-    expect_scores_close(gpu.out, pool_mean_reference(s, in.params), "pooled mean");
+    for (bool subgroup_ops : {true, false}) {
+      in.params.subgroup_ops = subgroup_ops;
+      const GpuScores gpu = run(in, c.offset_ranges);
+      const std::string how = subgroup_ops ? " (subgroup reductions)" : " (portable reductions)";
+      expect_scores_close(gpu.s, s, "window scores" + how);
+      expect_scores_close(gpu.out, pool_mean_reference(s, in.params), "pooled mean" + how);
+    }
   }
 };
 

@@ -13,34 +13,17 @@ namespace ckv::ops {
 
 namespace {
 
-constexpr uint32_t kScoreGroup = 256;    // threads of the window-score passes
+constexpr uint32_t kLogitGroup = 256;    // keys per workgroup of the logits pass (one invocation per key)
+constexpr uint32_t kRowGroup = 8;        // window rows per sweep of the logits pass
 constexpr uint32_t kCombineGroup = 128;  // threads of the row-stats pass (a power of two)
-constexpr uint32_t kPoolGroup = 256;     // keys per workgroup of the pool pass
+constexpr uint32_t kPoolGroup = 256;     // keys per workgroup of the score + pool pass
 constexpr VkDeviceSize kSectionAlign = 256;  // the largest minStorageBufferOffsetAlignment Vulkan allows
-
-// Tile of the window-score passes: `row_lanes` threads share a key and take window rows row_lane,
-// row_lane + row_lanes, ...; `block_keys` keys per workgroup; the head dim is walked `dim_chunk` at a time.
-struct ScoreTiles {
-  uint32_t row_lanes, block_keys, dim_chunk, rows_per_thread, shared_vec4s;
-};
-
-ScoreTiles score_tiles(uint32_t window) {
-  ScoreTiles s{};
-  s.row_lanes = window >= 4 ? 4 : window >= 2 ? 2 : 1;  // few rows: more keys per workgroup instead
-  s.block_keys = kScoreGroup / s.row_lanes;
-  s.dim_chunk = s.block_keys > 128 ? 16 : 32;
-  s.rows_per_thread = (window + s.row_lanes - 1) / s.row_lanes;
-  const uint32_t rows = s.row_lanes * s.rows_per_thread;
-  const uint32_t tiles = s.block_keys * (s.dim_chunk + 4) + rows * s.dim_chunk;  // key rows padded by one vec4
-  s.shared_vec4s = (std::max(tiles, rows * s.block_keys) + 3) / 4;
-  return s;
-}
 
 VkDeviceSize align_up(VkDeviceSize v) { return (v + kSectionAlign - 1) / kSectionAlign * kSectionAlign; }
 
 struct ScratchLayout {
-  VkDeviceSize scores = 0, block_stats = 0, row_stats = 0;  // byte offsets
-  VkDeviceSize scores_bytes = 0, block_stats_bytes = 0, row_stats_bytes = 0;
+  VkDeviceSize scores = 0, logits = 0, block_stats = 0, row_stats = 0;  // byte offsets
+  VkDeviceSize scores_bytes = 0, logits_bytes = 0, block_stats_bytes = 0, row_stats_bytes = 0;
   VkDeviceSize total = 0;
   uint32_t n_blocks = 0;
 };
@@ -50,12 +33,13 @@ ScratchLayout scratch_layout(const KvScoreParams& p) {
   const uint32_t n = kv_scored_keys(p);
   if (n == 0) return l;
   const uint64_t heads = uint64_t(p.rows) * p.heads_per_row;
-  const uint32_t block_keys = score_tiles(p.window).block_keys;
-  l.n_blocks = (p.t + block_keys - 1) / block_keys;
+  l.n_blocks = (p.t + kLogitGroup - 1) / kLogitGroup;
   l.scores_bytes = heads * n * 4;
+  l.logits_bytes = heads * p.window * n * 4;
   l.block_stats_bytes = heads * p.window * l.n_blocks * 8;
   l.row_stats_bytes = heads * p.window * 8;
-  l.block_stats = align_up(l.scores_bytes);
+  l.logits = align_up(l.scores_bytes);
+  l.block_stats = align_up(l.logits + l.logits_bytes);
   l.row_stats = align_up(l.block_stats + l.block_stats_bytes);
   l.total = l.row_stats + l.row_stats_bytes;
   return l;
@@ -123,12 +107,9 @@ void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScore
   check_buffer("scores_out", scores_out, uint64_t(p.rows) * n * 4);
   if (n == 0) return;  // every key is inside the window: nothing to score
 
-  const ScoreTiles tiles = score_tiles(p.window);
-  if (tiles.shared_vec4s * 16 > ctx.device().info().shared_memory_bytes)
-    throw std::runtime_error("kv scores: the score tile needs " + std::to_string(tiles.shared_vec4s * 16) +
-                             " bytes of shared memory, the device has " +
-                             std::to_string(ctx.device().info().shared_memory_bytes));
+  const vk::DeviceInfo& dev = ctx.device().info();
   const vk::BufferRange scores(*scratch.buffer, scratch.offset + layout.scores, layout.scores_bytes);
+  const vk::BufferRange logits(*scratch.buffer, scratch.offset + layout.logits, layout.logits_bytes);
   const vk::BufferRange block_stats(*scratch.buffer, scratch.offset + layout.block_stats, layout.block_stats_bytes);
   const vk::BufferRange row_stats(*scratch.buffer, scratch.offset + layout.row_stats, layout.row_stats_bytes);
   const vk::BufferRange out(*scores_out.buffer, scores_out.offset, uint64_t(p.rows) * n * 4);
@@ -136,16 +117,18 @@ void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScore
 
   const bool f32 = p.kv_dtype == KvDtype::F32;
   const bool wide = p.head_dim % (f32 ? 4 : 8) == 0;  // every key row 16-byte aligned: 16-byte key loads
-  const std::string variant = std::string(f32 ? "_f32" : "_f16") + (wide ? "_wide" : "");
-  const std::vector<uint32_t> spec = {kScoreGroup, tiles.block_keys, tiles.dim_chunk, tiles.rows_per_thread,
-                                      tiles.shared_vec4s};
+  const bool subgroup = p.subgroup_ops && dev.subgroup_arithmetic && dev.min_subgroup_size > 0;
+  const std::string variant = std::string(f32 ? "_f32" : "_f16") + (wide ? "_wide" : "") + (subgroup ? "_sg" : "");
+  const uint32_t dim4 = (p.head_dim + 3) / 4;
+  const uint32_t max_subgroups = subgroup ? (kLogitGroup + dev.min_subgroup_size - 1) / dev.min_subgroup_size : 1;
   const ScorePush push{p.n_q,         p.n_q / p.n_kv,   p.head_dim,       p.t,
                        p.window,      p.kv_capacity,    p.qw_head_stride, p.qw_row_stride,
                        layout.n_blocks, p.scale * std::numbers::log2e_v<float>};
   const uint32_t n_heads = uint32_t(heads);
 
-  const auto& stats = shader_pipeline(ctx, "window_scores_stats" + variant, 4, sizeof(ScorePush), spec);
-  stream.dispatch(stats, {window_queries, k, ids, block_stats}, push, n_heads, layout.n_blocks);
+  const auto& logit_pass = shader_pipeline(ctx, "window_logits" + variant, 5, sizeof(ScorePush),
+                                           {kLogitGroup, kRowGroup, dim4, max_subgroups});
+  stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
 
   struct CombinePush {
     uint32_t n_blocks;
@@ -153,16 +136,12 @@ void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScore
   const auto& combine = shader_pipeline(ctx, "window_scores_combine", 2, sizeof(CombinePush), {kCombineGroup});
   stream.dispatch(combine, {block_stats, row_stats}, combine_push, n_heads * p.window);
 
-  const auto& sum = shader_pipeline(ctx, "window_scores_sum" + variant, 5, sizeof(ScorePush), spec);
-  stream.dispatch(sum, {window_queries, k, ids, scores, row_stats}, push, n_heads,
-                  (n + tiles.block_keys - 1) / tiles.block_keys);
-
   struct PoolPush {
-    uint32_t n, heads_per_row;
-  } pool_push{n, p.heads_per_row};
-  const auto& pool = shader_pipeline(ctx, "pool_mean", 2, sizeof(PoolPush),
+    uint32_t n, window, heads_per_row;
+  } pool_push{n, p.window, p.heads_per_row};
+  const auto& pool = shader_pipeline(ctx, "window_scores_pool", 4, sizeof(PoolPush),
                                      {kPoolGroup, p.pool_kernel, p.pool == PoolKind::Max ? 1u : 0u});
-  stream.dispatch(pool, {scores, out}, pool_push, (n + kPoolGroup - 1) / kPoolGroup, p.rows);
+  stream.dispatch(pool, {logits, row_stats, scores, out}, pool_push, (n + kPoolGroup - 1) / kPoolGroup, p.rows);
 }
 
 }  // namespace ckv::ops

@@ -28,13 +28,14 @@ struct KvScoreParams {
   uint32_t pool_kernel = 5;    // odd, 1 .. kMaxPoolKernel
   PoolKind pool = PoolKind::Avg;
   uint32_t qw_head_stride = 0, qw_row_stride = 0;  // floats
+  bool subgroup_ops = true;  // false: the portable shared-memory reductions even where subgroup ops exist (tests)
 };
 
 // Keys that get a score: N = T - W.
 inline uint32_t kv_scored_keys(const KvScoreParams& p) { return p.t >= p.window ? p.t - p.window : 0; }
 
 // Bytes of scratch record_kv_scores needs: the per-head window scores S, f32 [R·Hr, N], at offset 0 (so a
-// caller may read them), then the softmax statistics of the passes. 0 when N = 0.
+// caller may read them), then the logits [R·Hr, W, N] and the softmax statistics of the passes. 0 when N = 0.
 size_t kv_score_scratch_bytes(const KvScoreParams& params);
 
 // Throws std::invalid_argument("head index 12 out of range: the model has 9 query heads") for the first id
@@ -49,7 +50,8 @@ void validate_head_sets(std::span<const uint32_t> ids, uint32_t n_q);
 // scratch: at least kv_score_scratch_bytes(params), offset aligned like any storage binding.
 // scores_out: f32 [R, N]: out[r][j] = mean over the heads h of row r of pool(S_h)[j], where
 //   S_h[j] = sum over window rows w of softmax_w(Q_h[w] · K_g(h)[0 .. N + w] · scale)[j]  (fp32, causal).
-// Records four passes (stats, combine, normalised sums, pool + mean); nothing is read back. When N = 0 there is
+// Records three passes (logits + per-block softmax stats, their combine, normalised sums + pool + mean); nothing
+// is read back. When N = 0 there is
 // nothing to score and nothing is recorded. Throws std::invalid_argument on bad shapes or buffer sizes (and, from
 // the dispatch, beyond the device's workgroup-count limits: about 4 M keys at W >= 4 on the minimum limits).
 void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScoreParams& params,
