@@ -4,15 +4,47 @@
 // running offset, so the step is one dispatch instead of twelve separated by barriers. Same contract as the
 // multi-pass kernels (topk_select.hpp): the k largest keys (ties: lower index first) in ascending index order,
 // then the window indices n .. n + window - 1. Pass 2+ re-read the row, which the first pass left in the cache.
+// The workgroup's prefix sums (one per pass, one per compaction chunk) are its barrier-bound part: USE_SUBGROUP_SCAN
+// does each with subgroup inclusive adds and one shared slot per subgroup (two barriers), else a shared-memory
+// Hillis-Steele scan (two barriers per step).
 #include "common.glsl"
+#if USE_SUBGROUP_SCAN
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 layout(local_size_x_id = 0) in;  // at least 256 (one digit bin per invocation in the pick)
+layout(constant_id = 1) const uint MAX_SUBGROUPS = 128;  // local size / the device's smallest subgroup size
 #include "topk_common.glsl"
 layout(std430, binding = 0) readonly buffer Scores { float scores[]; };
 layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
 
-const uint ITEMS = 4u;  // consecutive scores per invocation in a compaction chunk
+const uint ITEMS = 16u;  // consecutive scores per invocation in a compaction chunk
 shared uint hist[kBins];
 shared uint chosen_digit, chosen_remaining;
+
+#if USE_SUBGROUP_SCAN
+shared uvec2 subgroup_totals[MAX_SUBGROUPS];
+#endif
+
+// Exclusive prefix sum of one uvec2 per invocation across the workgroup; `total` gets the workgroup's sum.
+uvec2 exclusive_scan(uvec2 value, out uvec2 total) {
+#if USE_SUBGROUP_SCAN
+  const uvec2 inclusive = subgroupInclusiveAdd(value);
+  if (gl_SubgroupInvocationID == gl_SubgroupSize - 1u) subgroup_totals[gl_SubgroupID] = inclusive;
+  barrier();
+  uvec2 before = uvec2(0u);
+  total = uvec2(0u);
+  for (uint g = 0u; g < gl_NumSubgroups; ++g) {
+    const uvec2 t = subgroup_totals[g];
+    if (g < gl_SubgroupID) before += t;
+    total += t;
+  }
+  barrier();  // subgroup_totals is reused by the next scan
+  return before + inclusive - value;
+#else
+  return workgroup_exclusive_scan(value, total);
+#endif
+}
 
 void main() {
   const uint row = gl_WorkGroupID.y;
@@ -37,7 +69,7 @@ void main() {
     // Invocation b < 256 owns digit 255 - b, so the exclusive scan counts the keys in higher buckets.
     const uint count = lid < kBins ? hist[kBins - 1u - lid] : 0u;
     uvec2 total;
-    const uint above = workgroup_exclusive_scan(uvec2(count, 0u), total).x;
+    const uint above = exclusive_scan(uvec2(count, 0u), total).x;
     if (lid < kBins && above < remaining && remaining <= above + count) {
       chosen_digit = kBins - 1u - lid;
       chosen_remaining = remaining - above;
@@ -57,15 +89,15 @@ void main() {
     const uint first = chunk + lid * ITEMS;
     uint keys[ITEMS];
     uvec2 counts = uvec2(0u);
-    for (uint j = 0u; j < ITEMS; ++j) {
+    [[unroll]] for (uint j = 0u; j < ITEMS; ++j) {
       keys[j] = first + j < pc.n ? order_key(scores[row_base + first + j]) : 0u;
       const bool inside = first + j < pc.n;
       counts += uvec2(inside && keys[j] > threshold ? 1u : 0u, inside && keys[j] == threshold ? 1u : 0u);
     }
     uvec2 total;
-    uvec2 before = carry + workgroup_exclusive_scan(counts, total);
+    uvec2 before = carry + exclusive_scan(counts, total);
     carry += total;
-    for (uint j = 0u; j < ITEMS; ++j) {
+    [[unroll]] for (uint j = 0u; j < ITEMS; ++j) {
       if (first + j >= pc.n) break;
       if (keys[j] > threshold) {
         indices[out_base + before.x + min(before.y, ties)] = first + j;

@@ -1,5 +1,5 @@
 // GPU top-k selection (radix select + stable compaction) against a stable sort on (score desc, index asc), for
-// both implementations (one workgroup per row, multi-pass).
+// every implementation (one workgroup per row with subgroup or portable scans, multi-pass).
 // Selection is exact: the indices must equal the reference exactly, no tolerance.
 #include <gtest/gtest.h>
 
@@ -229,9 +229,14 @@ TEST_P(TopkSelect, BadArgumentsAreRejected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, TopkSelect,
-                         ::testing::Values(ops::TopkAlgorithm::OneGroup, ops::TopkAlgorithm::MultiPass),
+                         ::testing::Values(ops::TopkAlgorithm::OneGroup, ops::TopkAlgorithm::OneGroupPortable,
+                                           ops::TopkAlgorithm::MultiPass),
                          [](const ::testing::TestParamInfo<ops::TopkAlgorithm>& info) {
-                           return info.param == ops::TopkAlgorithm::OneGroup ? "OneGroup" : "MultiPass";
+                           switch (info.param) {
+                             case ops::TopkAlgorithm::OneGroup: return "OneGroup";
+                             case ops::TopkAlgorithm::OneGroupPortable: return "OneGroupPortable";
+                             default: return "MultiPass";
+                           }
                          });
 
 }  // namespace

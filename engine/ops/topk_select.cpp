@@ -68,9 +68,16 @@ void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkP
 
   const uint32_t one_group_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
   const bool one_group = one_group_threads >= 256 && (p.algorithm == TopkAlgorithm::OneGroup ||
+                                                      p.algorithm == TopkAlgorithm::OneGroupPortable ||
                                                       (p.algorithm == TopkAlgorithm::Auto && p.n <= kTopkOneGroupMaxN));
   if (one_group) {
-    const auto& select = shader_pipeline(ctx, "topk_one_group", 2, push_bytes, {one_group_threads});
+    const vk::DeviceInfo& dev = ctx.device().info();
+    const bool subgroup_scan = dev.subgroup_arithmetic && dev.min_subgroup_size > 0 &&
+                               one_group_threads % dev.max_subgroup_size == 0 &&
+                               p.algorithm != TopkAlgorithm::OneGroupPortable;
+    const uint32_t max_subgroups = subgroup_scan ? one_group_threads / dev.min_subgroup_size : 1;
+    const auto& select = shader_pipeline(ctx, subgroup_scan ? "topk_one_group" : "topk_one_group_portable", 2,
+                                         push_bytes, {one_group_threads, max_subgroups});
     stream.dispatch(select, {used_scores, used_indices}, push, 1, p.rows);
     return;
   }

@@ -12,7 +12,9 @@
 
 namespace ckv::ops {
 
-enum class TopkAlgorithm { Auto, OneGroup, MultiPass };
+// OneGroupPortable: the one-group kernel without subgroup operations, what devices without subgroup arithmetic
+// run (OneGroup picks it there by itself).
+enum class TopkAlgorithm { Auto, OneGroup, OneGroupPortable, MultiPass };
 inline constexpr uint32_t kTopkOneGroupMaxN = 262144;  // Auto's switch point: one workgroup re-reads a row 5 times
 
 struct TopkParams {
