@@ -19,7 +19,11 @@ layout(std430, binding = 0) readonly buffer Scores { float scores[]; };
 layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
 
 const uint ITEMS = 16u;  // consecutive scores per invocation in a compaction chunk
-shared uint hist[kBins];
+const uint BATCH = 8u;   // scores each invocation loads before counting them: loads in flight, not one at a time
+// Histogram copies, one per invocation index mod COPIES: in pass 0 most keys share a few digits (little more than
+// the exponent), and same-address shared atomics serialise, so spreading them over copies cuts the conflicts.
+const uint COPIES = 8u;
+shared uint hist[COPIES * kBins];
 shared uint chosen_digit, chosen_remaining;
 
 #if USE_SUBGROUP_SCAN
@@ -59,15 +63,23 @@ void main() {
   uint prefix = 0u, mask = 0u, remaining = pc.k;
   for (uint pass = 0u; pass < 4u; ++pass) {
     const uint shift = 24u - 8u * pass;
-    if (lid < kBins) hist[lid] = 0u;
+    for (uint b = lid; b < COPIES * kBins; b += threads) hist[b] = 0u;
     barrier();
-    for (uint i = lid; i < pc.n; i += threads) {
-      const uint key = order_key(scores[row_base + i]);
-      if ((key & mask) == prefix) atomicAdd(hist[(key >> shift) & 0xFFu], 1u);
+    const uint copy = (lid % COPIES) * kBins;
+    for (uint base = lid; base < pc.n; base += threads * BATCH) {
+      uint keys[BATCH];
+      [[unroll]] for (uint u = 0u; u < BATCH; ++u) {
+        const uint i = base + u * threads;
+        keys[u] = i < pc.n ? order_key(scores[row_base + i]) : 0u;
+      }
+      [[unroll]] for (uint u = 0u; u < BATCH; ++u)
+        if (base + u * threads < pc.n && (keys[u] & mask) == prefix) atomicAdd(hist[copy + ((keys[u] >> shift) & 0xFFu)], 1u);
     }
     barrier();
     // Invocation b < 256 owns digit 255 - b, so the exclusive scan counts the keys in higher buckets.
-    const uint count = lid < kBins ? hist[kBins - 1u - lid] : 0u;
+    uint count = 0u;
+    if (lid < kBins)
+      for (uint c = 0u; c < COPIES; ++c) count += hist[c * kBins + kBins - 1u - lid];
     uvec2 total;
     const uint above = exclusive_scan(uvec2(count, 0u), total).x;
     if (lid < kBins && above < remaining && remaining <= above + count) {
