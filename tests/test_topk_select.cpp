@@ -228,6 +228,23 @@ TEST_P(TopkSelect, BadArgumentsAreRejected) {
   EXPECT_FALSE(stream.recording());  // nothing was recorded by the rejected calls
 }
 
+TEST_P(TopkSelect, OneGroupWorkgroupSizes) {
+  const uint32_t n = 9000;
+  const std::vector<float> scores = random_floats(n, 51, 0.0f, 0.001f);
+  for (uint32_t threads : {256u, 512u}) {
+    ops::TopkParams p{2, n / 2, 700, 8, GetParam(), threads};
+    expect_matches_reference(p, scores, describe(p) + " threads " + std::to_string(threads));
+  }
+  vk::Buffer buffer = make_buffer(scores, "scores");
+  vk::Buffer scratch = make_zeroed(ops::topk_scratch_bytes({1, n, 10, 0}));
+  vk::Buffer out = make_zeroed(10 * 4);
+  vk::CommandStream stream(device());
+  for (uint32_t bad : {128u, 300u, 4096u}) {
+    ops::TopkParams p{1, n, 10, 0, GetParam(), bad};
+    EXPECT_THROW(ops::record_topk_select(ctx(), stream, p, buffer, scratch, out), std::invalid_argument) << bad;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Algorithms, TopkSelect,
                          ::testing::Values(ops::TopkAlgorithm::OneGroup, ops::TopkAlgorithm::OneGroupPortable,
                                            ops::TopkAlgorithm::MultiPass),

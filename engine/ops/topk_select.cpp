@@ -66,7 +66,11 @@ void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkP
   TopkPush push{p.rows, p.n, p.k, p.window, block_count(p.n), 0};
   const uint32_t push_bytes = sizeof(TopkPush);
 
-  const uint32_t one_group_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
+  const uint32_t device_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
+  require(p.one_group_threads == 0 || (p.one_group_threads >= 256 && p.one_group_threads <= device_threads &&
+                                       p.one_group_threads % 32 == 0),
+          "one_group_threads must be 0 or a multiple of 32 in 256.." + std::to_string(device_threads));
+  const uint32_t one_group_threads = p.one_group_threads ? p.one_group_threads : device_threads;
   const bool one_group = one_group_threads >= 256 && (p.algorithm == TopkAlgorithm::OneGroup ||
                                                       p.algorithm == TopkAlgorithm::OneGroupPortable ||
                                                       (p.algorithm == TopkAlgorithm::Auto && p.n <= kTopkOneGroupMaxN));

@@ -23,6 +23,7 @@ struct TopkParams {
   uint32_t k = 0;       // candidates to keep per row (B - W); 0 <= k < n
   uint32_t window = 0;  // window indices n .. n + window - 1 appended to every row
   TopkAlgorithm algorithm = TopkAlgorithm::Auto;  // OneGroup falls back to MultiPass on devices without 256 threads
+  uint32_t one_group_threads = 0;  // workgroup size of the one-group kernel: 0 = min(1024, device limit); >= 256
 };
 
 // Bytes of scratch record_topk_select needs (state, digit histograms, per-block counts).
