@@ -21,9 +21,11 @@ layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
 const uint ITEMS = 16u;  // consecutive scores per invocation in a compaction chunk
 const uint BATCH = 8u;   // scores each invocation loads before counting them: loads in flight, not one at a time
 // Histogram copies, one per invocation index mod COPIES: in pass 0 most keys share a few digits (little more than
-// the exponent), and same-address shared atomics serialise, so spreading them over copies cuts the conflicts.
-const uint COPIES = 8u;
-shared uint hist[COPIES * kBins];
+// the exponent), and same-address shared atomics serialise, so spreading them over copies cuts the conflicts. A
+// copy spans kBins + 1 words so that the same digit of different copies sits in different banks.
+const uint COPIES = 16u;
+const uint COPY_STRIDE = kBins + 1u;
+shared uint hist[COPIES * COPY_STRIDE];
 shared uint chosen_digit, chosen_remaining;
 
 #if USE_SUBGROUP_SCAN
@@ -63,9 +65,9 @@ void main() {
   uint prefix = 0u, mask = 0u, remaining = pc.k;
   for (uint pass = 0u; pass < 4u; ++pass) {
     const uint shift = 24u - 8u * pass;
-    for (uint b = lid; b < COPIES * kBins; b += threads) hist[b] = 0u;
+    for (uint b = lid; b < COPIES * COPY_STRIDE; b += threads) hist[b] = 0u;
     barrier();
-    const uint copy = (lid % COPIES) * kBins;
+    const uint copy = (lid % COPIES) * COPY_STRIDE;
     for (uint base = lid; base < pc.n; base += threads * BATCH) {
       uint keys[BATCH];
       [[unroll]] for (uint u = 0u; u < BATCH; ++u) {
@@ -79,7 +81,7 @@ void main() {
     // Invocation b < 256 owns digit 255 - b, so the exclusive scan counts the keys in higher buckets.
     uint count = 0u;
     if (lid < kBins)
-      for (uint c = 0u; c < COPIES; ++c) count += hist[c * kBins + kBins - 1u - lid];
+      for (uint c = 0u; c < COPIES; ++c) count += hist[c * COPY_STRIDE + kBins - 1u - lid];
     uvec2 total;
     const uint above = exclusive_scan(uvec2(count, 0u), total).x;
     if (lid < kBins && above < remaining && remaining <= above + count) {
