@@ -66,10 +66,9 @@ std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions&
     auto record = [&](vk::CommandStream& st) {
       selection = selector.record(st, 0, c.budget, c.t, window_queries, layer);
       ops::GatherParams gp{c.n_kv, c.d / 2, c.t, c.budget, c.budget, selection.index_rows};
+      const vk::IndependentCommands k_and_v(st);  // as in KvCache::compact
       ops::record_gather_rows(ctx, st, gp, *layer.k, *selection.indices, k_out);
-      st.set_auto_barrier(false);  // as KvCache::compact: the two gathers overlap
       ops::record_gather_rows(ctx, st, gp, *layer.v, *selection.indices, v_out);
-      st.set_auto_barrier(true);
     };
     const Timing t = time_on_gpu(ctx, record, options.warmup, options.repeats);
 

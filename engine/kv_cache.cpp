@@ -106,11 +106,9 @@ void KvCache::compact(vk::CommandStream& stream, uint32_t index, const vk::Buffe
   p.count = keep;
   p.index_rows = index_rows;
   if (keep > 0) {
+    const vk::IndependentCommands k_and_v(stream);
     ops::record_gather_rows(ctx_, stream, p, *l.k, indices, *fresh.k);
-    const bool auto_barrier = stream.auto_barrier();
-    stream.set_auto_barrier(false);  // V's gather does not depend on K's: let them overlap
     ops::record_gather_rows(ctx_, stream, p, *l.v, indices, *fresh.v);
-    stream.set_auto_barrier(auto_barrier);
   }
   retire(l);
   l.k = std::move(fresh.k);

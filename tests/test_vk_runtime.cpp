@@ -1,6 +1,8 @@
 // The Vulkan layer itself: device choice, buffers, transfers, copy/fill kernels, timestamps, error paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <numeric>
 
 #include "engine/ops/copy.hpp"
@@ -86,6 +88,32 @@ TEST_F(VkRuntime, FillKernelAndChainedDispatchesSeeEachOther) {
   ops::record_copy(ctx(), stream, a, b);  // must see the fill: the auto barrier orders them
   stream.submit_and_wait();
   EXPECT_EQ(read<uint32_t>(b, n), std::vector<uint32_t>(n, 0xdeadbeefu));
+}
+
+// Two fills of different buffers form an independent group; the copy after the group must see both fills, and
+// the stream's automatic barriers are back on after it (and stay off for a stream that had them off).
+TEST_F(VkRuntime, IndependentCommandsAreOrderedAfterTheGroup) {
+  const size_t n = 1 << 14;
+  vk::Buffer a = make_zeroed(n * 4, "a"), b = make_zeroed(n * 4, "b"), c = make_zeroed(2 * n * 4, "c");
+  vk::CommandStream stream(device());
+  ops::record_fill(ctx(), stream, vk::BufferRange(c, 0, 2 * n * 4), 1u);
+  {
+    const vk::IndependentCommands fills(stream);
+    EXPECT_FALSE(stream.auto_barrier());
+    ops::record_fill(ctx(), stream, a, 0x11111111u);
+    ops::record_fill(ctx(), stream, b, 0x22222222u);
+  }
+  EXPECT_TRUE(stream.auto_barrier());
+  ops::record_copy(ctx(), stream, a, vk::BufferRange(c, 0, n * 4));
+  ops::record_copy(ctx(), stream, b, vk::BufferRange(c, n * 4, n * 4));
+  stream.submit_and_wait();
+  const auto got = read<uint32_t>(c, 2 * n);
+  EXPECT_EQ(std::count(got.begin(), got.begin() + n, 0x11111111u), long(n));
+  EXPECT_EQ(std::count(got.begin() + n, got.end(), 0x22222222u), long(n));
+
+  stream.set_auto_barrier(false);
+  { const vk::IndependentCommands group(stream); }
+  EXPECT_FALSE(stream.auto_barrier());
 }
 
 TEST_F(VkRuntime, TimestampsAreOrderedAndPositive) {

@@ -77,6 +77,11 @@ void CommandStream::barrier() {
   vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &memory, 0, nullptr, 0, nullptr);
 }
 
+void CommandStream::barrier_after_earlier_commands() {
+  begin_if_needed();
+  if (has_commands_) barrier();
+}
+
 void CommandStream::before_command() {
   begin_if_needed();
   if (auto_barrier_ && has_commands_) barrier();

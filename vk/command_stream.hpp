@@ -45,6 +45,8 @@ class CommandStream {
   // With auto barriers off, independent dispatches may overlap; call barrier() where they depend on each other.
   void set_auto_barrier(bool on) { auto_barrier_ = on; }
   bool auto_barrier() const { return auto_barrier_; }
+  // A barrier now unless nothing has been recorded since the stream began (what an automatic barrier would do).
+  void barrier_after_earlier_commands();
 
   // A GPU timestamp taken once every earlier command has finished.
   void timestamp(std::string label);
@@ -84,6 +86,24 @@ class CommandStream {
   bool auto_barrier_ = true;
   bool has_commands_ = false;
   bool profiling_ = false;
+};
+
+// A group of commands that do not depend on one another, recorded while this lives: with automatic barriers on,
+// the group waits for everything recorded before it, and its commands do not wait for each other, so the GPU may
+// overlap them (e.g. the Q, K and V projections of one layer). The next command after the group waits for all.
+class IndependentCommands {
+ public:
+  explicit IndependentCommands(CommandStream& stream) : stream_(stream), auto_barrier_(stream.auto_barrier()) {
+    if (auto_barrier_) stream_.barrier_after_earlier_commands();
+    stream_.set_auto_barrier(false);
+  }
+  ~IndependentCommands() { stream_.set_auto_barrier(auto_barrier_); }
+  IndependentCommands(const IndependentCommands&) = delete;
+  IndependentCommands& operator=(const IndependentCommands&) = delete;
+
+ private:
+  CommandStream& stream_;
+  bool auto_barrier_;
 };
 
 }  // namespace ckv::vk

@@ -134,9 +134,12 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   LayerKv& layer = kv_->layer(l);
 
   ops::record_rms_norm(ctx_, s, *b.x, *w.attn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
-  ops::record_matmul(ctx_, s, w.attn_q, *b.xn, n, c.n_embd, *b.q, q_width);
-  ops::record_matmul(ctx_, s, w.attn_k, *b.xn, n, c.n_embd, *b.k, kv_width);
-  ops::record_matmul(ctx_, s, w.attn_v, *b.xn, n, c.n_embd, *b.v, kv_width);
+  {
+    const vk::IndependentCommands qkv(s);  // all three read xn and write their own buffer
+    ops::record_matmul(ctx_, s, w.attn_q, *b.xn, n, c.n_embd, *b.q, q_width);
+    ops::record_matmul(ctx_, s, w.attn_k, *b.xn, n, c.n_embd, *b.k, kv_width);
+    ops::record_matmul(ctx_, s, w.attn_v, *b.xn, n, c.n_embd, *b.v, kv_width);
+  }
   ops::RopeParams rope;
   rope.head_dim = c.head_dim;
   rope.rope_dim = c.rope_dim;
@@ -144,13 +147,6 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   rope.freq_base = c.rope_freq_base;
   rope.freq_scale = c.rope_freq_scale;
   rope.mode = c.rope_style == RopeStyle::Neox ? ops::RopeMode::Neox : ops::RopeMode::Normal;
-  rope.n_heads = c.n_heads;
-  rope.row_stride = q_width;
-  ops::record_rope(ctx_, s, rope, *b.q, positions);
-  rope.n_heads = c.n_kv_heads;
-  rope.row_stride = kv_width;
-  ops::record_rope(ctx_, s, rope, *b.k, positions);
-
   ops::KvStoreParams store;
   store.n_kv = c.n_kv_heads;
   store.head_dim = c.head_dim;
@@ -159,8 +155,18 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   store.dst_capacity = layer.capacity;
   store.dst_start = start;
   store.dtype = options_.kv_dtype;
+  {
+    const vk::IndependentCommands rope_and_v(s);  // in-place RoPE of q and of k; V needs none and is stored
+    ops::RopeParams rope_q = rope, rope_k = rope;
+    rope_q.n_heads = c.n_heads;
+    rope_q.row_stride = q_width;
+    rope_k.n_heads = c.n_kv_heads;
+    rope_k.row_stride = kv_width;
+    ops::record_rope(ctx_, s, rope_q, *b.q, positions);
+    ops::record_rope(ctx_, s, rope_k, *b.k, positions);
+    ops::record_kv_store(ctx_, s, store, *b.v, *layer.v);
+  }
   ops::record_kv_store(ctx_, s, store, *b.k, *layer.k);
-  ops::record_kv_store(ctx_, s, store, *b.v, *layer.v);
 
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
   if (n == 1 && start == layer.length) {  // decode: one query against the whole (possibly compressed) cache
@@ -209,8 +215,11 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   record_attention_output(s, l, n);
 
   ops::record_rms_norm(ctx_, s, *b.x, *w.ffn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
-  ops::record_matmul(ctx_, s, w.ffn_gate, *b.xn, n, c.n_embd, *b.gate, c.n_ff);
-  ops::record_matmul(ctx_, s, w.ffn_up, *b.xn, n, c.n_embd, *b.up, c.n_ff);
+  {
+    const vk::IndependentCommands gate_and_up(s);
+    ops::record_matmul(ctx_, s, w.ffn_gate, *b.xn, n, c.n_embd, *b.gate, c.n_ff);
+    ops::record_matmul(ctx_, s, w.ffn_up, *b.xn, n, c.n_embd, *b.up, c.n_ff);
+  }
   ops::record_silu_mul(ctx_, s, *b.gate, *b.up, *b.gate, n * c.n_ff);
   ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
 }
