@@ -9,7 +9,9 @@
 // vector. The per-thread sums are then reduced over the workgroup: with subgroupAdd and one shared slot per
 // subgroup (USE_SUBGROUP_ADD), else with a shared-memory tree.
 //
-// Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD, WEIGHTS_VEC4 (F32/F16 rows on 16-byte boundaries).
+// Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD, WEIGHTS_VEC4 (F32/F16 rows on 16-byte boundaries),
+// NORM_INPUT: each input vector goes through an RMS norm on the way in, x · w / sqrt(mean(x²) + eps), so the
+// product needs no separate norm pass (every workgroup computes the vector's mean square itself).
 #include "common.glsl"
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
@@ -28,6 +30,9 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 weights4[]; };
 #endif
 layout(std430, binding = 1) readonly buffer Inputs { vec4 x4[]; };
 layout(std430, binding = 2) buffer Outputs { float y[]; };
+#if NORM_INPUT
+layout(std430, binding = 3) readonly buffer NormWeight { vec4 norm_w4[]; };
+#endif
 
 layout(push_constant) uniform Push {
   uint k;           // elements per row, a multiple of the block size (of 4 for F32/F16)
@@ -40,6 +45,7 @@ layout(push_constant) uniform Push {
   uint y_stride;    // floats between vectors in y
   uint y_offset;    // float index in y of the piece's first row of vector 0
   uint accumulate;  // 1: add to y
+  float norm_eps;   // NORM_INPUT only
 } pc;
 
 #include "quant_types.glsl"
@@ -52,11 +58,49 @@ shared float partial[MAX_SUBGROUPS * SUMS];
 shared float partial[THREADS * SUMS];
 #endif
 
+#if NORM_INPUT
+// The workgroup's sum of v (every invocation gets it); uses `partial`, which the caller must not hold.
+float workgroup_sum(float v) {
+  const uint tid = gl_LocalInvocationID.x;
+#if USE_SUBGROUP_ADD
+  v = subgroupAdd(v);
+  if (subgroupElect()) partial[gl_SubgroupID] = v;
+  barrier();
+  float total = 0.0;
+  for (uint p = 0u; p < gl_NumSubgroups; ++p) total += partial[p];
+#else
+  partial[tid] = v;
+  barrier();
+  for (uint half_ = THREADS / 2u; half_ > 0u; half_ /= 2u) {
+    if (tid < half_) partial[tid] += partial[tid + half_];
+    barrier();
+  }
+  const float total = partial[0];
+#endif
+  barrier();
+  return total;
+}
+#endif
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint units = pc.k / UNIT_K;
   uint x_row[COLS];  // vec4 index of each vector's start; columns past t repeat the last one
   [[unroll]] for (uint c = 0u; c < COLS; ++c) x_row[c] = ((pc.x_col0 + min(c, pc.t - 1u)) * pc.x_stride) / 4u;
+#if NORM_INPUT
+  float inv_rms[COLS];
+  [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+    float squares = 0.0;
+    for (uint i = tid; i < pc.k / 4u; i += THREADS) {
+      const vec4 v = x4[x_row[c] + i];
+      squares += dot(v, v);
+    }
+    inv_rms[c] = inversesqrt(workgroup_sum(squares) / float(pc.k) + pc.norm_eps);
+  }
+#define LOAD_X(c, xe) (x4[x_row[c] + (xe)] * inv_rms[c] * norm_w4[xe])
+#else
+#define LOAD_X(c, xe) x4[x_row[c] + (xe)]
+#endif
   const uint row_groups = ceil_div(pc.n, ROWS);
   for (uint rg = gl_WorkGroupID.x; rg < row_groups; rg += gl_NumWorkGroups.x) {
     float acc[SUMS];
@@ -73,7 +117,7 @@ void main() {
         [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = unit_vec4(w[r], i);
         const uint xe = unit_elem(u, i) / 4u;
         [[unroll]] for (uint c = 0u; c < COLS; ++c) {
-          const vec4 xv = x4[x_row[c] + xe];
+          const vec4 xv = LOAD_X(c, xe);
           [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
         }
       }
@@ -85,7 +129,7 @@ void main() {
       vec4 wv[ROWS];
       [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = plain_vec4(row_off[r], xe);
       [[unroll]] for (uint c = 0u; c < COLS; ++c) {
-        const vec4 xv = x4[x_row[c] + xe];
+        const vec4 xv = LOAD_X(c, xe);
         [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
       }
     }

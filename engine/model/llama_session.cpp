@@ -13,6 +13,7 @@
 #include "engine/ops/get_rows.hpp"
 #include "engine/ops/kv_store.hpp"
 #include "engine/ops/norm.hpp"
+#include "engine/ops/normed_matmul.hpp"
 #include "engine/ops/rope.hpp"
 #include "engine/ops/sample.hpp"
 #include "vk/command_stream.hpp"
@@ -133,13 +134,8 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
   LayerKv& layer = kv_->layer(l);
 
-  ops::record_rms_norm(ctx_, s, *b.x, *w.attn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
-  {
-    const vk::IndependentCommands qkv(s);  // all three read xn and write their own buffer
-    ops::record_matmul(ctx_, s, w.attn_q, *b.xn, n, c.n_embd, *b.q, q_width);
-    ops::record_matmul(ctx_, s, w.attn_k, *b.xn, n, c.n_embd, *b.k, kv_width);
-    ops::record_matmul(ctx_, s, w.attn_v, *b.xn, n, c.n_embd, *b.v, kv_width);
-  }
+  const ops::NormedProduct qkv[] = {{&w.attn_q, *b.q, q_width}, {&w.attn_k, *b.k, kv_width}, {&w.attn_v, *b.v, kv_width}};
+  ops::record_normed_matmuls(ctx_, s, *b.x, n, c.n_embd, *w.attn_norm.buffer, c.norm_eps, *b.xn, qkv);
   ops::RopeParams rope;
   rope.head_dim = c.head_dim;
   rope.rope_dim = c.rope_dim;
@@ -214,12 +210,8 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   }
   record_attention_output(s, l, n);
 
-  ops::record_rms_norm(ctx_, s, *b.x, *w.ffn_norm.buffer, *b.xn, n, c.n_embd, c.norm_eps);
-  {
-    const vk::IndependentCommands gate_and_up(s);
-    ops::record_matmul(ctx_, s, w.ffn_gate, *b.xn, n, c.n_embd, *b.gate, c.n_ff);
-    ops::record_matmul(ctx_, s, w.ffn_up, *b.xn, n, c.n_embd, *b.up, c.n_ff);
-  }
+  const ops::NormedProduct gate_up[] = {{&w.ffn_gate, *b.gate, c.n_ff}, {&w.ffn_up, *b.up, c.n_ff}};
+  ops::record_normed_matmuls(ctx_, s, *b.x, n, c.n_embd, *w.ffn_norm.buffer, c.norm_eps, *b.xn, gate_up);
   ops::record_silu_mul(ctx_, s, *b.gate, *b.up, *b.gate, n * c.n_ff);
   ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -68,6 +69,7 @@ struct MatPush {
   uint32_t k, n, w_base, row_bytes, t;
   uint32_t x_col0;  // matvec only
   uint32_t x_stride, y_stride, y_offset, accumulate;
+  float norm_eps;  // NORM_INPUT variants only
 };
 struct TiledPush {
   uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
@@ -82,7 +84,8 @@ bool rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& p
 
 void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
                    const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
-                   const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options) {
+                   const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options,
+                   const InputNorm* norm) {
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
   const uint32_t units = w.k / vector_unit(w.type);
@@ -95,17 +98,24 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                        std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
   const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces);
-  const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared");
+  const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
+                              (norm ? "_norm" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
-    const auto& pipeline = shader_pipeline(ctx, variant, 3, sizeof(MatPush),
+    const auto& pipeline = shader_pipeline(ctx, variant, norm ? 4 : 3, sizeof(MatPush),
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     for (const WeightPiece& p : pieces) {
-      const MatPush push{w.k, p.rows, p.base, row_bytes, cols, col0, x_stride, y_stride, p.first_row, accumulate};
+      const MatPush push{w.k,      p.rows,   p.base,      row_bytes,  cols,          col0,
+                         x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f};
       const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
-      stream.dispatch(pipeline, {vk::BufferRange(*w.buffer, p.bind_offset, p.bind_bytes), x, y}, push, groups);
+      const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
+      if (norm)
+        stream.dispatch(pipeline, {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k)},
+                        push, groups);
+      else
+        stream.dispatch(pipeline, {weights, x, y}, push, groups);
     }
   }
 }
@@ -210,9 +220,23 @@ std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const Weight
   return pieces;
 }
 
+namespace {
+bool uses_lanes(const vk::DeviceInfo& dev, const WeightView& w, const MatmulOptions& options) {
+  return options.kernel == MatmulKernel::Lanes ||
+         (options.kernel == MatmulKernel::Auto && dev.type == VK_PHYSICAL_DEVICE_TYPE_CPU && lane_rows_supported(dev) &&
+          w.k % 32 == 0);
+}
+}  // namespace
+
+bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                               const MatmulOptions& options) {
+  if (uses_lanes(device, w, options)) return false;
+  return options.kernel == MatmulKernel::Vector || (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
+}
+
 void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
-                   bool accumulate, const MatmulOptions& options) {
+                   bool accumulate, const MatmulOptions& options, const InputNorm* input_norm) {
   const char* op = "matmul";
   const std::vector<WeightPiece> pieces = split_weight(ctx.device().info(), w, op, options.max_piece_bytes);
   if (t == 0) fail(op, "no tokens (t = 0)");
@@ -226,16 +250,18 @@ void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   if (x.bytes() >= kMaxBindBytes || y.bytes() >= kMaxBindBytes) fail(op, "x and y must each bind less than 4 GiB");
 
   const vk::DeviceInfo& dev = ctx.device().info();
-  if (options.kernel == MatmulKernel::Lanes ||
-      (options.kernel == MatmulKernel::Auto && dev.type == VK_PHYSICAL_DEVICE_TYPE_CPU && lane_rows_supported(dev) &&
-       w.k % 32 == 0)) {
+  const bool vector = matmul_uses_vector_kernel(dev, w, t, options);
+  if (input_norm) {
+    if (!vector) fail(op, "an input norm needs the matrix-vector kernel (matmul_uses_vector_kernel)");
+    if (!std::isfinite(input_norm->eps) || input_norm->eps < 0) fail(op, "input norm eps must be finite and >= 0");
+    check_range(op, input_norm->weight, 4ull * w.k, "input norm weight");
+  }
+  if (!vector && uses_lanes(dev, w, options)) {
     record_lanes(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate);
     return;
   }
-  const bool vector = options.kernel == MatmulKernel::Vector ||
-                      (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
   if (vector)
-    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options);
+    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options, input_norm);
   else
     record_tiled(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.large_tiles);
 }

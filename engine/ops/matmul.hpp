@@ -58,11 +58,23 @@ struct MatmulOptions {
 // Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.
 bool lane_rows_supported(const vk::DeviceInfo& device);
 
+// Whether record_matmul runs the matrix-vector kernel for this weight, token count and options on this device: the
+// one kernel that can take an InputNorm.
+bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                               const MatmulOptions& options = {});
+
+// An RMS norm applied to every input vector on its way into the product: x · weight / sqrt(mean(x²) + eps).
+struct InputNorm {
+  vk::BufferRange weight;  // f32 [k]
+  float eps = 0;
+};
+
 // Y[i, :] = W · X[i, :] for tokens i < t (Y[i, j] = Σ_k W[j, k] · X[i, k]), or Y += W · X with accumulate.
 // x: f32 [t, k] with rows x_row_stride floats apart (a multiple of 4, >= k); y: f32 [t, n] with rows
 // y_row_stride floats apart (>= n).
+// input_norm (matrix-vector kernel only, see matmul_uses_vector_kernel): Y = W · rms_norm(X) without a norm pass.
 void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
-                   bool accumulate = false, const MatmulOptions& options = {});
+                   bool accumulate = false, const MatmulOptions& options = {}, const InputNorm* input_norm = nullptr);
 
 }  // namespace ckv::ops

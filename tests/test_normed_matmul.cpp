@@ -1,0 +1,107 @@
+// Matrix products of an RMS-normed input (ops::record_normed_matmuls) against a double-precision reference of
+// W · (x · g / sqrt(mean(x²) + eps)): the fused matrix-vector path (each product normalises x itself; with
+// subgroup and with shared-memory reductions, 1 and 3 tokens, 16-byte and 4-byte weight loads, quantized weights)
+// and the fallback (one norm pass into the scratch, then the products) of the lane-rows and tiled kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/ops/normed_matmul.hpp"
+#include "gpu_env.hpp"
+#include "matmul_helpers.hpp"
+
+namespace ckv::test {
+namespace {
+
+using ops::MatmulKernel;
+
+class NormedMatmul : public GpuTest {
+ protected:
+  // Runs y_p = W_p · rms_norm(x) for two weights of one type and checks both against the reference.
+  void check(GgmlType type, uint32_t k, uint32_t t, const ops::MatmulOptions& options, const std::string& what) {
+    SCOPED_TRACE(what + " " + type_label(type) + " k=" + std::to_string(k) + " t=" + std::to_string(t));
+    const float eps = 1e-5f;
+    const TestWeight w1 = make_weight(type, k, 37, 3), w2 = make_weight(type, k, 64, 4);
+    std::vector<float> x = random_floats(size_t(t) * k, 5, -2.0f, 2.0f);
+    for (uint32_t c = 0; c < k; c += 7) x[c] *= 20.0f;  // a few large values: the norm must not be a no-op
+    const std::vector<float> gain = random_floats(k, 6, 0.5f, 1.5f);
+
+    // The reference: normalised rows in double, then the products in double.
+    std::vector<float> xn_ref(x.size());
+    std::vector<double> xn_d(x.size());
+    for (uint32_t i = 0; i < t; ++i) {
+      double squares = 0;
+      for (uint32_t c = 0; c < k; ++c) squares += double(x[size_t(i) * k + c]) * x[size_t(i) * k + c];
+      const double inv = 1.0 / std::sqrt(squares / k + eps);
+      for (uint32_t c = 0; c < k; ++c) {
+        xn_d[size_t(i) * k + c] = x[size_t(i) * k + c] * inv * gain[c];
+        xn_ref[size_t(i) * k + c] = float(xn_d[size_t(i) * k + c]);
+      }
+    }
+
+    const vk::Buffer wb1 = make_buffer(w1.bytes, "w1"), wb2 = make_buffer(w2.bytes, "w2");
+    const ops::WeightView v1{&wb1, 0, type, k, w1.n}, v2{&wb2, 0, type, k, w2.n};
+    const vk::Buffer xb = make_buffer(x, "x"), gb = make_buffer(gain, "gain");
+    const vk::Buffer xn = make_zeroed(x.size() * 4, "xn");
+    vk::Buffer y1 = make_zeroed(size_t(t) * w1.n * 4, "y1"), y2 = make_zeroed(size_t(t) * w2.n * 4, "y2");
+    const ops::NormedProduct products[] = {{&v1, y1, w1.n}, {&v2, y2, w2.n}};
+    vk::CommandStream stream(device());
+    ops::record_normed_matmuls(ctx(), stream, xb, t, k, gb, eps, xn, products, options);
+    stream.submit_and_wait();
+
+    int i_w = 0;
+    for (const TestWeight* w : {&w1, &w2}) {
+      const auto got = read<float>(i_w == 0 ? y1 : y2, size_t(t) * w->n);
+      for (uint32_t i = 0; i < t; ++i)
+        for (uint32_t j = 0; j < w->n; ++j) {
+          double want = 0, abs_sum = 0;
+          for (uint32_t c = 0; c < k; ++c) {
+            const double p = double(w->values[size_t(j) * k + c]) * xn_d[size_t(i) * k + c];
+            want += p;
+            abs_sum += std::abs(p);
+          }
+          // The kernel's normalised x differs from the double one by a few fp32 roundings (the mean square's sum
+          // in another order, inversesqrt): 4 · 2^-23 relative per element on top of the product's own bound.
+          const double tol = matmul_tolerance(k, abs_sum) + 5e-7 * abs_sum;
+          ASSERT_NEAR(got[size_t(i) * w->n + j], want, tol) << "weight " << i_w << " token " << i << " row " << j;
+        }
+      ++i_w;
+    }
+  }
+};
+
+TEST_F(NormedMatmul, FusedMatrixVectorPath) {
+  for (bool subgroup_ops : {true, false})
+    for (uint32_t t : {1u, 3u}) {
+      ops::MatmulOptions options;
+      options.kernel = MatmulKernel::Vector;
+      options.subgroup_ops = subgroup_ops;
+      const std::string what = std::string("vector") + (subgroup_ops ? "" : " shared-reduce");
+      check(GgmlType::F16, 256, t, options, what);   // 16-byte weight loads with subgroups
+      check(GgmlType::F32, 100, t, options, what);   // rows not on 16-byte boundaries
+      check(GgmlType::Q4_0, 256, t, options, what);
+      check(GgmlType::Q6_K, 512, t, options, what);
+    }
+}
+
+TEST_F(NormedMatmul, FallbackNormPassThenProducts) {
+  ops::MatmulOptions tiled;
+  tiled.kernel = MatmulKernel::Tiled;
+  check(GgmlType::F16, 256, 5, tiled, "tiled");
+  check(GgmlType::Q4_1, 256, 1, tiled, "tiled");
+  check(GgmlType::Q8_0, 256, 2, {}, "auto");  // lane rows on CPU devices, matrix-vector elsewhere
+}
+
+TEST_F(NormedMatmul, WeightsOfAnotherWidthAreRejected) {
+  const TestWeight w = make_weight(GgmlType::F32, 64, 8, 1);
+  const vk::Buffer wb = make_buffer(w.bytes, "w");
+  const ops::WeightView v{&wb, 0, GgmlType::F32, 64, 8};
+  const vk::Buffer x = make_zeroed(128 * 4, "x"), g = make_zeroed(128 * 4, "g"), xn = make_zeroed(128 * 4, "xn");
+  vk::Buffer y = make_zeroed(8 * 4, "y");
+  const ops::NormedProduct products[] = {{&v, y, 8}};
+  vk::CommandStream stream(device());
+  EXPECT_THROW(ops::record_normed_matmuls(ctx(), stream, x, 1, 128, g, 1e-5f, xn, products), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ckv::test
