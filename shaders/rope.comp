@@ -3,11 +3,9 @@
 // One thread per rotated pair (grid-stride). Only the first rope_dim dims of a head rotate; pair i < rope_dim/2 is
 // (2i, 2i+1) in normal mode (ggml's llama mode 0) or (i, i + rope_dim/2) in NeoX mode.
 //
-// The angle is fp32, as ggml computes it: theta = float(pos) * base^(-2i/rope_dim) * freq_scale, the frequency
-// as exp2(i * log2_inv_freq_step) with log2_inv_freq_step = -2 log2(base) / rope_dim from the host. theta is then
-// reduced to [-pi, pi] (Cody-Waite, exact for |theta| < 2^18) before cos/sin, because Vulkan bounds their error
-// only on that interval; what remains is the fp32 error of theta itself (see engine/ops/rope.hpp).
+// The angle: rope_angle.glsl.
 #include "common.glsl"
+#include "rope_angle.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) buffer X { float x[]; };
@@ -23,18 +21,6 @@ layout(push_constant) uniform Push {
   float freq_scale;
 } pc;
 
-// 2 pi = TWO_PI_HI + TWO_PI_LO; TWO_PI_HI has 8 significant bits, so k * TWO_PI_HI is exact for k < 2^16.
-const float TWO_PI_HI = 6.28125;
-const float TWO_PI_LO = 1.9353071795864769253e-3;
-const float INV_TWO_PI = 0.15915494309189533577;
-
-float reduce_angle(float theta) {
-  const float k = round(theta * INV_TWO_PI);
-  precise float r = theta - k * TWO_PI_HI;
-  r = r - k * TWO_PI_LO;
-  return r;
-}
-
 void main() {
   const uint pairs_per_token = pc.n_heads * pc.half_rope;
   const uint total = pc.tokens * pairs_per_token;
@@ -45,10 +31,9 @@ void main() {
     const uint head = in_token / pc.half_rope;
     const uint i = in_token - head * pc.half_rope;
 
-    const float inv_freq = exp2(float(i) * pc.log2_inv_freq_step);
-    const float theta = reduce_angle(float(positions[token]) * inv_freq * pc.freq_scale);
-    const float c = cos(theta);
-    const float s = sin(theta);
+    const vec2 cs = rope_cos_sin(positions[token], i, pc.log2_inv_freq_step, pc.freq_scale);
+    const float c = cs.x;
+    const float s = cs.y;
 
     const uint base = token * pc.row_stride + head * pc.head_dim;
     const uint i0 = base + (pc.neox != 0 ? i : 2 * i);

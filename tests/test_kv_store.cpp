@@ -7,6 +7,7 @@
 
 #include "engine/half.hpp"
 #include "engine/ops/kv_store.hpp"
+#include "engine/ops/rope.hpp"
 #include "gpu_env.hpp"
 
 namespace ckv::test {
@@ -97,6 +98,65 @@ TEST_F(KvStore, WholeCacheAndSingleToken) {
   check(whole, random_src(whole, 3), "f16, all 12 rows");
   ops::KvStoreParams decode{4, 128, 1, 3 * 4 * 128, 300, 257, KvDtype::F32};  // V inside a fused QKV row
   check(decode, random_src(decode, 4), "f32, one decode token at row 257");
+}
+
+// The rotating store must write exactly what RoPE in place (rope.comp, tested against a double reference in
+// test_norm_rope.cpp) followed by the plain store writes: same fp32 arithmetic, so bit for bit.
+TEST_F(KvStore, RotatingStoreEqualsRopeThenStore) {
+  struct Case {
+    KvDtype dtype;
+    ops::RopeMode mode;
+    uint32_t head_dim, rope_dim;
+  };
+  for (const Case& c : {Case{KvDtype::F16, ops::RopeMode::Normal, 64, 64}, Case{KvDtype::F16, ops::RopeMode::Neox, 64, 64},
+                        Case{KvDtype::F32, ops::RopeMode::Normal, 32, 16}, Case{KvDtype::F32, ops::RopeMode::Neox, 48, 32}}) {
+    ops::KvStoreParams p;
+    p.n_kv = 3;
+    p.head_dim = c.head_dim;
+    p.t = 5;
+    p.src_row_stride = 3 * c.head_dim + 8;
+    p.dst_capacity = 12;
+    p.dst_start = 4;
+    p.dtype = c.dtype;
+    ops::RopeParams rope;
+    rope.n_heads = p.n_kv;
+    rope.head_dim = c.head_dim;
+    rope.rope_dim = c.rope_dim;
+    rope.t = p.t;
+    rope.freq_base = 10000.0f;
+    rope.freq_scale = 0.5f;
+    rope.mode = c.mode;
+    rope.row_stride = p.src_row_stride;
+    const std::vector<float> src = random_src(p, 77);
+    const std::vector<uint32_t> positions = {0, 1, 17, 4000, 31999};
+    const size_t dst_words = size_t(p.n_kv) * p.dst_capacity * p.head_dim * kv_dtype_bytes(p.dtype) / 4;
+    vk::Buffer fused_src = make_buffer(src, "src"), plain_src = make_buffer(src, "src copy");
+    vk::Buffer fused = make_buffer(std::vector<uint32_t>(dst_words, kSentinel), "fused dst");
+    vk::Buffer plain = make_buffer(std::vector<uint32_t>(dst_words, kSentinel), "plain dst");
+    vk::Buffer pos = make_buffer(positions, "positions");
+    vk::CommandStream stream(device());
+    const vk::BufferRange pos_range(pos);
+    ops::record_kv_store(ctx(), stream, p, fused_src, fused, &rope, &pos_range);
+    ops::record_rope(ctx(), stream, rope, plain_src, pos);
+    ops::record_kv_store(ctx(), stream, p, plain_src, plain);
+    stream.submit_and_wait();
+    const std::string what = std::string(c.dtype == KvDtype::F16 ? "f16" : "f32") +
+                             (c.mode == ops::RopeMode::Neox ? " neox" : " normal") + " rope_dim " +
+                             std::to_string(c.rope_dim);
+    EXPECT_EQ(read<uint32_t>(fused, dst_words), read<uint32_t>(plain, dst_words)) << what;
+    EXPECT_EQ(read<float>(fused_src, src.size()), src) << what << ": the source must stay unrotated";
+  }
+  // Bad rotation parameters and missing positions are rejected.
+  ops::KvStoreParams p{1, 8, 1, 0, 4, 0, KvDtype::F16};
+  ops::RopeParams bad;
+  bad.head_dim = 8;
+  bad.rope_dim = 10;
+  vk::Buffer src = make_zeroed(64), dst = make_zeroed(64), pos = make_zeroed(16);
+  vk::CommandStream stream(device());
+  const vk::BufferRange pos_range(pos);
+  EXPECT_THROW(ops::record_kv_store(ctx(), stream, p, src, dst, &bad, &pos_range), std::invalid_argument);
+  bad.rope_dim = 8;
+  EXPECT_THROW(ops::record_kv_store(ctx(), stream, p, src, dst, &bad, nullptr), std::invalid_argument);
 }
 
 TEST_F(KvStore, RejectsBadArguments) {

@@ -152,17 +152,15 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   store.dst_start = start;
   store.dtype = options_.kv_dtype;
   {
-    const vk::IndependentCommands rope_and_v(s);  // in-place RoPE of q and of k; V needs none and is stored
-    ops::RopeParams rope_q = rope, rope_k = rope;
-    rope_q.n_heads = c.n_heads;
-    rope_q.row_stride = q_width;
-    rope_k.n_heads = c.n_kv_heads;
-    rope_k.row_stride = kv_width;
-    ops::record_rope(ctx_, s, rope_q, *b.q, positions);
-    ops::record_rope(ctx_, s, rope_k, *b.k, positions);
+    // RoPE of q in place; K is rotated on its way into the cache; V is stored as it is.
+    const vk::IndependentCommands rope_and_stores(s);
+    rope.n_heads = c.n_heads;
+    rope.row_stride = q_width;
+    ops::record_rope(ctx_, s, rope, *b.q, positions);
+    const vk::BufferRange position_range(positions);
+    ops::record_kv_store(ctx_, s, store, *b.k, *layer.k, &rope, &position_range);
     ops::record_kv_store(ctx_, s, store, *b.v, *layer.v);
   }
-  ops::record_kv_store(ctx_, s, store, *b.k, *layer.k);
 
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
   if (n == 1 && start == layer.length) {  // decode: one query against the whole (possibly compressed) cache

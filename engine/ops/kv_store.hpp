@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "engine/kv_dtype.hpp"
+#include "engine/ops/rope.hpp"
 #include "vk/command_stream.hpp"
 #include "vk/context.hpp"
 
@@ -24,7 +25,10 @@ struct KvStoreParams {
 // Record once for K and once for V. Throws std::invalid_argument on odd or zero head_dim, zero n_kv or
 // capacity, rows past the capacity, a row stride below n_kv * head_dim, or buffers too small. t = 0 records
 // nothing.
+// rope (with positions: u32 [t]): the rows are rotated on the way in, exactly as record_rope would rotate src first
+// (rope's n_heads, t and row_stride are ignored: the store's n_kv, t and src_row_stride apply); src is unchanged.
 void record_kv_store(vk::Context& ctx, vk::CommandStream& stream, const KvStoreParams& params,
-                     const vk::BufferRange& src, const vk::BufferRange& dst);
+                     const vk::BufferRange& src, const vk::BufferRange& dst, const RopeParams* rope = nullptr,
+                     const vk::BufferRange* positions = nullptr);
 
 }  // namespace ckv::ops

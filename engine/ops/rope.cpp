@@ -18,15 +18,21 @@ void require(bool ok, const std::string& message) {
 
 }  // namespace
 
-void record_rope(vk::Context& ctx, vk::CommandStream& stream, const RopeParams& p, const vk::BufferRange& x,
-                 const vk::BufferRange& positions) {
-  require(p.n_heads > 0, "n_heads must be at least 1");
+RopeAngles rope_angles(const RopeParams& p) {
   require(p.head_dim > 0 && p.head_dim % 2 == 0, "head_dim must be even and > 0, got " + std::to_string(p.head_dim));
   require(p.rope_dim > 0 && p.rope_dim % 2 == 0 && p.rope_dim <= p.head_dim,
           "rope_dim must be even, > 0 and <= head_dim (" + std::to_string(p.head_dim) + "), got " +
               std::to_string(p.rope_dim));
   require(std::isfinite(p.freq_base) && p.freq_base > 0.0f, "freq_base must be finite and > 0");
   require(std::isfinite(p.freq_scale) && p.freq_scale > 0.0f, "freq_scale must be finite and > 0");
+  return {p.rope_dim / 2, p.mode == RopeMode::Neox ? 1u : 0u,
+          float(-2.0 * std::log2(double(p.freq_base)) / p.rope_dim), p.freq_scale};
+}
+
+void record_rope(vk::Context& ctx, vk::CommandStream& stream, const RopeParams& p, const vk::BufferRange& x,
+                 const vk::BufferRange& positions) {
+  require(p.n_heads > 0, "n_heads must be at least 1");
+  const RopeAngles angles = rope_angles(p);
   const uint64_t token_floats = uint64_t(p.n_heads) * p.head_dim;
   const uint64_t row_stride = p.row_stride == 0 ? token_floats : p.row_stride;
   require(row_stride >= token_floats, "row_stride " + std::to_string(row_stride) + " is smaller than n_heads x head_dim (" +
@@ -44,14 +50,8 @@ void record_rope(vk::Context& ctx, vk::CommandStream& stream, const RopeParams& 
   struct Push {
     uint32_t tokens, n_heads, head_dim, half_rope, row_stride, neox;
     float log2_inv_freq_step, freq_scale;
-  } push{p.t,
-         p.n_heads,
-         p.head_dim,
-         p.rope_dim / 2,
-         uint32_t(row_stride),
-         p.mode == RopeMode::Neox ? 1u : 0u,
-         float(-2.0 * std::log2(double(p.freq_base)) / p.rope_dim),
-         p.freq_scale};
+  } push{p.t,        p.n_heads,   p.head_dim, angles.half_rope, uint32_t(row_stride), angles.neox,
+         angles.log2_inv_freq_step, angles.freq_scale};
   const uint64_t pairs = uint64_t(p.t) * p.n_heads * push.half_rope;
   const auto& pipeline = shader_pipeline(ctx, "rope", 2, sizeof(Push), {kGroupSize});
   stream.dispatch(pipeline,

@@ -33,4 +33,12 @@ struct RopeParams {
 void record_rope(vk::Context& ctx, vk::CommandStream& stream, const RopeParams& params, const vk::BufferRange& x,
                  const vk::BufferRange& positions);
 
+// What the rotating shaders (rope, the RoPE-fused KV store) take from RopeParams.
+struct RopeAngles {
+  uint32_t half_rope = 0, neox = 0;
+  float log2_inv_freq_step = 0, freq_scale = 1;
+};
+// Checks head_dim, rope_dim, freq_base and freq_scale (std::invalid_argument as record_rope) and returns them.
+RopeAngles rope_angles(const RopeParams& params);
+
 }  // namespace ckv::ops
