@@ -54,21 +54,21 @@ shared float partial[ROW_GROUP * MAX_SUBGROUPS];
 shared float partial[ROW_GROUP * gl_WorkGroupSize.x];
 #endif
 
-// Key dims 4c .. 4c + 3 of the key row starting at element e (head dims are even; a missing pair reads as 0).
+#if !defined(K_WIDE) || defined(K_F32)
+// Key dims 4c .. 4c + 3 of the key row starting at element e (head dims are even; a missing pair reads as 0). The
+// f16 K_WIDE variant reads whole 16-byte octets in main() instead.
 vec4 load_key4(uint e, uint c) {
 #if defined(K_F32) && defined(K_WIDE)
   return k_quads[e / 4u + c];
 #elif defined(K_F32)
   const uint at = e / 2u + 2u * c;
   return vec4(k_pairs[at], 4u * c + 2u < pc.head_dim ? k_pairs[at + 1u] : vec2(0.0));
-#elif defined(K_WIDE)
-  const uvec4 raw = k_octets[e / 8u + c / 2u];  // used by the generic loop only; main() reads whole octets
-  return (c & 1u) == 0u ? vec4(unpack_f16x2(raw.x), unpack_f16x2(raw.y)) : vec4(unpack_f16x2(raw.z), unpack_f16x2(raw.w));
 #else
   const uint at = e / 2u + 2u * c;
   return vec4(unpack_f16x2(k_words[at]), 4u * c + 2u < pc.head_dim ? unpack_f16x2(k_words[at + 1u]) : vec2(0.0));
 #endif
 }
+#endif
 
 // Reduces every v[r] over the workgroup with max (want_max) or sum, all rows at once; every invocation gets them.
 void reduce_rows(inout float v[ROW_GROUP], bool want_max) {

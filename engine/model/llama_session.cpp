@@ -375,11 +375,20 @@ int32_t LlamaSession::prefill(std::span<const int32_t> tokens, const SamplingOpt
   return read_token(0);
 }
 
-void LlamaSession::check_decode_token(int32_t token) const {
+void LlamaSession::start_decode(int32_t token) {
   if (position_ == 0) throw std::logic_error("decode before prefill");
   if (position_ >= options_.context)
     throw std::runtime_error("context of " + std::to_string(options_.context) + " tokens is full");
   if (token < 0 || uint32_t(token) >= config_.vocab_size) throw std::invalid_argument("token id out of range");
+  ensure_buffers(1);
+  std::memcpy(buffers_->decode_ids->mapped(), &token, 4);
+  buffers_->decode_ids->flush_to_device();
+}
+
+void LlamaSession::count_decoded_step(const vk::CommandStream& s) {
+  stats_.decode_gpu_seconds += gpu_seconds(s);
+  ++stats_.generated_tokens;
+  buffers_->decoded = true;
 }
 
 void LlamaSession::record_decode_step(vk::CommandStream& s, const vk::Buffer& ids, uint32_t slot,
@@ -415,24 +424,18 @@ void LlamaSession::record_decode_step(vk::CommandStream& s, const vk::Buffer& id
 }
 
 int32_t LlamaSession::decode(int32_t token, const SamplingOptions& sampling) {
-  check_decode_token(token);
   const auto started = Clock::now();
-  ensure_buffers(1);
-  Buffers& b = *buffers_;
-  std::memcpy(b.decode_ids->mapped(), &token, 4);
-  b.decode_ids->flush_to_device();
+  start_decode(token);
   const SessionProbes& probes = options_.probes;
   if (probes.replay_layer_inputs_from && probes.replay_layer_inputs_from->position_ != position_ + 1)
     throw std::logic_error("replaying layer inputs needs the other session to have decoded this step first");
 
   vk::CommandStream s(ctx_.device());
-  record_decode_step(s, *b.decode_ids, 0, sampling);
+  record_decode_step(s, *buffers_->decode_ids, 0, sampling);
   s.submit_and_wait();
-  stats_.decode_gpu_seconds += gpu_seconds(s);
+  count_decoded_step(s);
   kv_->release_retired();
   if (options_.capture_decode_attention) read_attention_capture();
-  ++stats_.generated_tokens;
-  b.decoded = true;
   stats_.decode_seconds += seconds_since(started);
   return read_token(0);
 }
@@ -452,12 +455,9 @@ std::vector<int32_t> LlamaSession::decode_stream(int32_t token, uint32_t max_tok
     return out;
   }
   if (max_tokens == 0) return out;
-  check_decode_token(token);
   const auto started = Clock::now();
-  ensure_buffers(1);
+  start_decode(token);
   Buffers& b = *buffers_;
-  std::memcpy(b.decode_ids->mapped(), &token, 4);
-  b.decode_ids->flush_to_device();
 
   vk::CommandStream streams[2] = {vk::CommandStream(ctx_.device()), vk::CommandStream(ctx_.device())};
   size_t retired_before[2] = {0, 0};  // retired buffers older than each slot's step
@@ -477,11 +477,9 @@ std::vector<int32_t> LlamaSession::decode_stream(int32_t token, uint32_t max_tok
     const bool more = step + 1 < max_tokens && position_ < options_.context;
     if (more) launch(step + 1);
     streams[slot].wait();
-    stats_.decode_gpu_seconds += gpu_seconds(streams[slot]);
+    count_decoded_step(streams[slot]);
     // Buffers retired while recording this step or earlier ones are free now; the next step's are still in use.
     kv_->release_retired(more ? retired_before[(step + 1) % 2] : kv_->retired_count());
-    ++stats_.generated_tokens;
-    b.decoded = true;
     const int32_t next = read_token(slot);
     out.push_back(next);
     const bool go_on = !on_token || on_token(next);

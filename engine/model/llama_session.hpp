@@ -103,7 +103,10 @@ class LlamaSession {
   void record_logits_and_sample(vk::CommandStream& s, const vk::BufferRange& last_row, const SamplingOptions& sampling,
                                 uint32_t slot);
   int32_t read_token(uint32_t slot);
-  void check_decode_token(int32_t token) const;
+  // Checks that `token` can be decoded now and uploads it as the first step's input (decode, decode_stream).
+  void start_decode(int32_t token);
+  // Bookkeeping of a finished decode step: its GPU time, the token count.
+  void count_decoded_step(const vk::CommandStream& s);
   // One decode step of the token in `ids` (u32, device) at position_ into `s`, sampling into b.token and slot's
   // readback; appends a row to every layer and advances position_ at record time.
   void record_decode_step(vk::CommandStream& s, const vk::Buffer& ids, uint32_t slot, const SamplingOptions& sampling);
