@@ -170,10 +170,6 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
 
 namespace {
 
-// Bytes of K/V that the decode cases cycle through on a GPU, so that repeats read from memory and not from the
-// last level cache (50 MiB on an H100).
-constexpr uint64_t kRotateBytes = 256ull << 20;
-
 struct DecodeCase {
   AttnShape s;
   std::vector<float> q, k, v;
@@ -198,7 +194,7 @@ struct DecodeCase {
     p.chunk_size = chunk_size;
     const auto k16 = pack_f16(k), v16 = pack_f16(v);
     const uint64_t kv_bytes = uint64_t(k16.size() + v16.size()) * 4;
-    const size_t copies = rotate ? std::max<size_t>(1, (kRotateBytes + kv_bytes - 1) / kv_bytes) : 1;
+    const size_t copies = rotation_copies(kv_bytes, rotate);
     for (size_t c = 0; c < copies; ++c) {
       kb.push_back(device_buffer(ctx, k16, "bench k"));
       vb.push_back(device_buffer(ctx, v16, "bench v"));

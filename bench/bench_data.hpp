@@ -10,6 +10,15 @@
 
 namespace ckv::bench {
 
+// Bytes that bandwidth-bound GPU cases cycle through (identical copies of their input), so that repeats read
+// from memory and not from the last level cache (50 MiB on an H100, 60 MiB on an H200).
+constexpr uint64_t kRotateBytes = 256ull << 20;
+
+// Copies of an input of `bytes` that add up to at least kRotateBytes (1 when not rotating).
+inline size_t rotation_copies(uint64_t bytes, bool rotate) {
+  return rotate && bytes ? size_t((kRotateBytes + bytes - 1) / bytes) : 1;
+}
+
 // Uniform values in [-1, 1) from a xorshift generator (fast enough for GiB-sized inputs).
 inline std::vector<float> bench_random(size_t n, uint64_t seed) {
   std::vector<float> v(n);

@@ -13,20 +13,27 @@ namespace ckv::bench {
 
 namespace {
 
-// One weight [k, n] of one type with t input vectors, timed under any MatmulOptions.
+// One weight [k, n] of one type with t input vectors, timed under any MatmulOptions. Bandwidth-bound cases (with
+// `rotate`) cycle through identical copies of the weight so that every repeat reads it from memory.
 class MatmulCase {
  public:
-  MatmulCase(vk::Context& ctx, GgmlType type, uint32_t k, uint32_t n, uint32_t t)
-      : type_(type), k_(k), n_(n), t_(t), weights_(quant::quantize(type, bench_random(size_t(k) * n, 11))),
-        x_(bench_random(size_t(k) * t, 12)), wb_(device_buffer(ctx, padded(weights_), "bench weights")),
-        xb_(device_buffer(ctx, x_, "bench x")),
-        yb_(ctx.device(), 4ull * n * t, vk::MemoryKind::DeviceLocal, "bench y") {}
+  MatmulCase(vk::Context& ctx, GgmlType type, uint32_t k, uint32_t n, uint32_t t, bool rotate)
+      : type_(type), k_(k), n_(n), t_(t), weights_(padded(quant::quantize(type, bench_random(size_t(k) * n, 11)))),
+        x_(bench_random(size_t(k) * t, 12)), xb_(device_buffer(ctx, x_, "bench x")),
+        yb_(ctx.device(), 4ull * n * t, vk::MemoryKind::DeviceLocal, "bench y") {
+    for (size_t c = rotation_copies(weights_.size(), rotate); c > 0; --c)
+      wb_.push_back(device_buffer(ctx, weights_, "bench weights"));
+  }
 
   BenchResult run(vk::Context& ctx, const BenchOptions& options, const std::string& name,
                   const ops::MatmulOptions& matmul = {}) {
-    const ops::WeightView w{&wb_, 0, type_, k_, n_};
+    size_t next = 0;
     const Timing timing = time_on_gpu(
-        ctx, [&](vk::CommandStream& s) { ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul); },
+        ctx,
+        [&](vk::CommandStream& s) {
+          const ops::WeightView w{&wb_[next++ % wb_.size()], 0, type_, k_, n_};
+          ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul);
+        },
         options.warmup, options.repeats);
     // Check rows 0 and n-1 of the last token.
     double worst = 0;
@@ -42,7 +49,7 @@ class MatmulCase {
     }
     BenchResult r;
     r.name = name;
-    r.shape = {{"k", k_}, {"n", n_}, {"t", t_}, {"type", quant::type_name(type_)}};
+    r.shape = {{"k", k_}, {"n", n_}, {"t", t_}, {"type", quant::type_name(type_)}, {"weight_copies", wb_.size()}};
     if (matmul.vector_threads) r.shape["threads"] = matmul.vector_threads;
     if (matmul.vector_rows) r.shape["rows"] = matmul.vector_rows;
     if (!matmul.vector_wide_loads) r.shape["wide_loads"] = 0;
@@ -66,20 +73,21 @@ class MatmulCase {
   uint32_t k_, n_, t_;
   std::vector<uint8_t> weights_;
   std::vector<float> x_;
-  vk::Buffer wb_, xb_, yb_;
+  vk::Buffer xb_, yb_;
+  std::vector<vk::Buffer> wb_;
 };
 
 }  // namespace
 
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options) {
   const bool gpu = options.preset == Preset::Gpu;
-  const uint32_t k = gpu ? 4096 : 576, n = gpu ? 14336 : 1536;
+  const uint32_t k = gpu ? 4096 : 768, n = gpu ? 14336 : 1536;  // k: whole K-quant super-blocks
   std::vector<BenchResult> results;
   for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q6_K}) {
     for (uint32_t t : {1u, gpu ? 512u : 64u}) {
       const std::string name = std::string(t == 1 ? "matvec " : "matmul ") + quant::type_name(type) + " t=" + std::to_string(t);
       if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-      MatmulCase c(ctx, type, k, n, t);
+      MatmulCase c(ctx, type, k, n, t, gpu && t == 1);
       results.push_back(c.run(ctx, options, name));
     }
   }
@@ -89,10 +97,10 @@ std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& opti
 std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions& options) {
   std::vector<BenchResult> results;
   if (options.preset != Preset::Gpu) return results;
-  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0}) {
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K}) {
     const std::string prefix = "matvec sweep " + quant::type_name(type);
     if (!options.filter.empty() && prefix.find(options.filter) == std::string::npos) continue;
-    MatmulCase c(ctx, type, 4096, 14336, 1);
+    MatmulCase c(ctx, type, 4096, 14336, 1, true);
     for (uint32_t threads : {32u, 64u, 128u, 256u})
       for (uint32_t rows : {1u, 2u, 4u, 8u})
         for (bool wide : {true, false}) {

@@ -48,7 +48,7 @@ layout(push_constant) uniform Push {
 #include "quant_types.glsl"
 
 const uint LANES = gl_WorkGroupSize.x;
-const uint SPAN = UNIT_K > 32u ? UNIT_K : 32u;  // elements per step: whole units, a multiple of 32
+const uint SPAN = 32u;  // elements per step: whole units (UNIT_K divides 32)
 const uint SPAN_UNITS = SPAN / UNIT_K;
 const uint SPAN_VECS = SPAN / 4u;
 

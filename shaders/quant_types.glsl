@@ -12,7 +12,7 @@
 // Two ways in, both value for value as ggml's dequantize_row_* (every product of scale and quant is exact in fp32,
 // so a fused multiply-add gives the same bits):
 // - dequant8(row, k0): elements k0 .. k0 + 7 of a row (k0 a multiple of 8) as two vec4 (get_rows, matmul tiles);
-// - unit_load / unit_vec4: a whole block-sized unit per thread from words loaded once (matvec, bandwidth-bound).
+// - unit_load / unit_vec4: 8 elements per thread from words loaded once (matvec, bandwidth-bound).
 // Rows of the quantized types hold whole blocks (k a multiple of 32 or 256); rows of F32/F16 any multiple of 4
 // elements, whose last 4 may be a half group or unit: the includers read those with plain_vec4 (PLAIN_WTYPE).
 #ifndef CKV_QUANT_TYPES_GLSL
@@ -154,12 +154,13 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
 }
 
 
-// ---- Whole units, for matvec ----
-// A unit is UNIT_K elements of a row that one thread decodes from words it loads once: 8 for F32/F16, a block of
-// 32 for Q8_0/Q4_0/Q4_1, 64 for Q4_K (chunk c: both nibbles of qs[32c .. 32c + 31]) and Q6_K (positions
-// l0 .. l0 + 15 of one 128-half in all four quads). unit_load() reads the words, unit_vec4(w, i) dequantizes
+// ---- Units, for matvec ----
+// A unit is the 8 elements of a row that one thread decodes from words it loads once: 8 consecutive elements for
+// F32/F16/Q8_0 and the K-quants (one sub-block's scale), and for Q4_0/Q4_1 the low and high nibbles of qs word p of a
+// block (elements 4p .. 4p + 3 and 16 + 4p .. 16 + 4p + 3). unit_load() reads the words, unit_vec4(w, i) dequantizes
 // elements 4i .. 4i + 3 of the unit (i < UNIT_VECS, same values as dequant8) and unit_elem(u, i) gives their index
-// in the row. Runs of bytes at 2 mod 4 are re-aligned with a select on the parity, never a dynamic array index.
+// in the row. Adjacent threads take adjacent units, so a subgroup's vec4 loads of x stay on a few cache lines: with
+// a whole block per thread every such load touched 32 lines, and those loads, not the weights, set the speed.
 
 // The four bytes of a word minus `bias`, exactly and without int-to-float conversions: the float with bits
 // 0x4B000000 | b is 2^23 + b.
@@ -168,42 +169,23 @@ vec4 byte_values(uint w, float bias) {
   return uintBitsToFloat(b | 0x4B000000u) - (8388608.0 + bias);
 }
 
-// The word at byte 2 of the pair (a, b) when `odd_half`, else a.
-uint realign(uint a, uint b, bool odd_half) { return odd_half ? (a >> 16u) | (b << 16u) : a; }
 
-#if defined(WTYPE_F32)
 const uint UNIT_K = 8;
+const uint UNIT_VECS = UNIT_K / 4u;
+#if defined(WTYPE_F32)
 struct Unit { uint w[8]; };
 #elif defined(WTYPE_F16)
-const uint UNIT_K = 8;
 struct Unit { uint w[4]; };
 #elif defined(WTYPE_Q8_0)
-const uint UNIT_K = 32;
-struct Unit { uint q[8]; float d; };
+struct Unit { uint q[2]; float d; };
 #elif defined(WTYPE_Q4_0)
-const uint UNIT_K = 32;
-struct Unit { uint q[4]; float d; };
+struct Unit { uint q; float d; };
 #elif defined(WTYPE_Q4_1)
-const uint UNIT_K = 32;
-struct Unit { uint q[4]; float d, m; };
+struct Unit { uint q; float d, m; };
 #elif defined(WTYPE_Q4_K)
-const uint UNIT_K = 64;
-struct Unit { uint q[8]; vec4 scale_min; };  // (scale, min) of sub-blocks 2c and 2c + 1
+struct Unit { uint q[2]; vec2 scale_min; };  // 4-bit quants (one nibble each), the sub-block's scale and min
 #elif defined(WTYPE_Q6_K)
-const uint UNIT_K = 64;
-struct Unit { uint lo[4], hi[4], qh[4]; vec4 scale; };  // ql runs of quads 0/2 and 1/3, qh run, scale per quad
-#endif
-const uint UNIT_VECS = UNIT_K / 4u;
-
-#if defined(WTYPE_Q6_K)
-// 16 bytes at an even byte offset.
-void load_run16(uint byte_off, out uint run[4]) {
-  const uint i = byte_off >> 2u;
-  const bool odd_half = (byte_off & 2u) != 0u;
-  uint w[5];
-  [[unroll]] for (uint j = 0u; j < 5u; ++j) w[j] = weights[i + j];
-  [[unroll]] for (uint j = 0u; j < 4u; ++j) run[j] = realign(w[j], w[j + 1u], odd_half);
-}
+struct Unit { uint q[2]; float scale; };  // 6-bit quants, one per byte
 #endif
 
 Unit unit_load(uint row_off, uint u) {
@@ -221,50 +203,39 @@ Unit unit_load(uint row_off, uint u) {
 #elif defined(WTYPE_F16)
   const uint w = (row_off >> 2u) + 4u * u;
   [[unroll]] for (uint j = 0u; j < 4u; ++j) r.w[j] = weights[w + j];
-#elif defined(WTYPE_Q8_0) || defined(WTYPE_Q4_0)
-  // Block at byte b (even): the words from b & ~3 cover it, the last one ending at the block end rounded up.
-  const uint b = row_off + u * QBLOCK_BYTES, i = b >> 2u;
-  const bool odd_half = (b & 2u) != 0u;
-  const uint n_q = QBLOCK_BYTES == 34u ? 8u : 4u;
-  uint w[9];
-  [[unroll]] for (uint j = 0u; j <= n_q; ++j) w[j] = weights[i + j];
-  r.d = unpackHalf2x16(odd_half ? w[0] >> 16u : w[0]).x;
-  // qs start 2 bytes after d: at window byte 2 (realign) or 4 (the next word).
-  [[unroll]] for (uint j = 0u; j < n_q; ++j) r.q[j] = odd_half ? w[j + 1u] : realign(w[j], w[j + 1u], true);
-#elif defined(WTYPE_Q4_1)
-  const uint b = row_off + u * QBLOCK_BYTES, i = b >> 2u;
-  const bool odd_half = (b & 2u) != 0u;
-  uint w[6];
-  [[unroll]] for (uint j = 0u; j < 5u; ++j) w[j] = weights[i + j];
-  w[5] = weights[i + (odd_half ? 5u : 4u)];  // only a block at 2 mod 4 reaches a sixth word
-  const vec2 h0 = unpackHalf2x16(w[0]);
-  r.d = odd_half ? h0.y : h0.x;
-  r.m = odd_half ? unpackHalf2x16(w[1]).x : h0.y;
-  [[unroll]] for (uint j = 0u; j < 4u; ++j) r.q[j] = realign(w[j + 1u], w[j + 2u], odd_half);
+#elif defined(WTYPE_Q8_0) || defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1)
+  // Quarter p of the block at byte b (even); its quants start after d (and m).
+  const uint b = row_off + (u >> 2u) * QBLOCK_BYTES, p = u & 3u;
+  r.d = w_half(b);
+#if defined(WTYPE_Q8_0)
+  r.q[0] = w_u32(b + 2u + 8u * p);
+  r.q[1] = w_u32(b + 6u + 8u * p);
+#elif defined(WTYPE_Q4_0)
+  r.q = w_u32(b + 2u + 4u * p);
+#else
+  r.m = w_half(b + 2u);
+  r.q = w_u32(b + 4u + 4u * p);
+#endif
 #elif defined(WTYPE_Q4_K)
-  // 144-byte blocks in rows of whole blocks at word-aligned offsets: every field is a whole word.
-  const uint c = u & 3u, i = (row_off + (u >> 2u) * QBLOCK_BYTES) >> 2u;
+  // Unit u = 32 s + 4 j + v: super-block s, sub-block j, qs words 8 (j / 2) + 2v and + 1, nibble j % 2. Super-blocks
+  // start on words (144-byte blocks in rows of whole blocks at word-aligned offsets).
+  const uint i = (row_off + (u >> 5u) * QBLOCK_BYTES) >> 2u, j = (u >> 2u) & 7u, jj = j & 3u;
   const vec2 d_dmin = unpackHalf2x16(weights[i]);
-  const uint s0 = weights[i + 1u], s1 = weights[i + 2u], s2 = weights[i + 3u];
-  uvec2 sc, mn;  // sub-blocks 2c and 2c + 1
-  [[unroll]] for (uint h = 0u; h < 2u; ++h) {
-    const uint jj = (2u * c + h) & 3u;
-    const uint a = byte_of(s0, jj), m = byte_of(s1, jj), e = byte_of(s2, jj);
-    sc[h] = c < 2u ? a & 63u : (e & 0x0Fu) | ((a >> 6u) << 4u);
-    mn[h] = c < 2u ? m & 63u : (e >> 4u) | ((m >> 6u) << 4u);
-  }
-  r.scale_min = vec4(d_dmin.x * float(sc.x), d_dmin.y * float(mn.x), d_dmin.x * float(sc.y), d_dmin.y * float(mn.y));
-  [[unroll]] for (uint j = 0u; j < 8u; ++j) r.q[j] = weights[i + 4u + 8u * c + j];
+  const uint a = byte_of(weights[i + 1u], jj), m = byte_of(weights[i + 2u], jj), e = byte_of(weights[i + 3u], jj);
+  const uint sc = j < 4u ? a & 63u : (e & 0x0Fu) | ((a >> 6u) << 4u);
+  const uint mn = j < 4u ? m & 63u : (e >> 4u) | ((m >> 6u) << 4u);
+  r.scale_min = d_dmin * vec2(sc, mn);
+  const uint q = i + 4u + 8u * (j >> 1u) + 2u * (u & 3u), shift = 4u * (j & 1u);
+  [[unroll]] for (uint w = 0u; w < 2u; ++w) r.q[w] = (weights[q + w] >> shift) & 0x0F0F0F0Fu;
 #elif defined(WTYPE_Q6_K)
-  const uint b = row_off + (u >> 2u) * QBLOCK_BYTES, h = (u >> 1u) & 1u, l0 = 16u * (u & 1u);
-  load_run16(b + 64u * h + l0, r.lo);
-  load_run16(b + 64u * h + 32u + l0, r.hi);
-  load_run16(b + 128u + 32u * h + l0, r.qh);
-  const float d = w_half(b + 208u);
-  [[unroll]] for (uint quad = 0u; quad < 4u; ++quad) {
-    const uint o = b + 192u + 8u * h + (u & 1u) + 2u * quad;
-    r.scale[quad] = d * float(bitfieldExtract(int(weights[o >> 2u]), int(8u * (o & 3u)), 8));
-  }
+  // Unit u = 32 s + 16 h + 4 quad + v: super-block s, elements 128 h + 32 quad + 8 v .. + 7 (see dequant8).
+  const uint b = row_off + (u >> 5u) * QBLOCK_BYTES, h = (u >> 4u) & 1u, quad = (u >> 2u) & 3u, l = 8u * (u & 3u);
+  const uint ql = b + 64u * h + 32u * (quad & 1u) + l, qh = b + 128u + 32u * h + l;
+  const uint lshift = (quad >> 1u) * 4u, hshift = 2u * quad;
+  [[unroll]] for (uint w = 0u; w < 2u; ++w)
+    r.q[w] = ((w_u32(ql + 4u * w) >> lshift) & 0x0F0F0F0Fu) | (((w_u32(qh + 4u * w) >> hshift) & 0x03030303u) << 4u);
+  const uint o = b + 192u + 8u * h + 2u * quad + l / 16u;
+  r.scale = w_half(b + 208u) * float(bitfieldExtract(int(weights[o >> 2u]), int(8u * (o & 3u)), 8));
 #endif
   return r;
 }
@@ -277,23 +248,19 @@ vec4 unit_vec4(Unit r, uint i) {
 #elif defined(WTYPE_Q8_0)
   return r.d * byte_values(r.q[i] ^ 0x80808080u, 128.0);  // int8 v as the byte v + 128
 #elif defined(WTYPE_Q4_0)
-  return r.d * byte_values((r.q[i & 3u] >> (4u * (i >> 2u))) & 0x0F0F0F0Fu, 8.0);
+  return r.d * byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 8.0);
 #elif defined(WTYPE_Q4_1)
-  return fma(byte_values((r.q[i & 3u] >> (4u * (i >> 2u))) & 0x0F0F0F0Fu, 0.0), vec4(r.d), vec4(r.m));
+  return fma(byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 0.0), vec4(r.d), vec4(r.m));
 #elif defined(WTYPE_Q4_K)
-  const vec2 s = i < 8u ? r.scale_min.xy : r.scale_min.zw;
-  return fma(byte_values((r.q[i & 7u] >> (4u * (i >> 3u))) & 0x0F0F0F0Fu, 0.0), vec4(s.x), vec4(-s.y));
+  return fma(byte_values(r.q[i], 0.0), vec4(r.scale_min.x), vec4(-r.scale_min.y));
 #elif defined(WTYPE_Q6_K)
-  const uint quad = i >> 2u, part = i & 3u;
-  const uint ql = ((quad & 1u) != 0u ? r.hi[part] : r.lo[part]) >> (4u * (quad >> 1u));
-  const uint q = (ql & 0x0F0F0F0Fu) | (((r.qh[part] >> (2u * quad)) & 0x03030303u) << 4u);
-  return r.scale[quad] * byte_values(q, 32.0);
+  return r.scale * byte_values(r.q[i], 32.0);
 #endif
 }
 
 uint unit_elem(uint u, uint i) {
-#if defined(WTYPE_Q6_K)
-  return 256u * (u >> 2u) + 128u * ((u >> 1u) & 1u) + 32u * (i >> 2u) + 16u * (u & 1u) + 4u * (i & 3u);
+#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1)
+  return 32u * (u >> 2u) + 4u * (u & 3u) + 16u * i;
 #else
   return UNIT_K * u + 4u * i;
 #endif

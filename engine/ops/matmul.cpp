@@ -43,14 +43,8 @@ uint32_t pow2_at_least(uint32_t x) {
   return p;
 }
 
-// Elements one matvec thread decodes at a time (UNIT_K in quant_types.glsl).
-uint32_t vector_unit(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32: case GgmlType::F16: return 8;
-    case GgmlType::Q4_K: case GgmlType::Q6_K: return 64;
-    default: return 32;
-  }
-}
+// Elements one matvec thread decodes at a time, for every type (UNIT_K in quant_types.glsl).
+constexpr uint32_t kVectorUnit = 8;
 
 std::string lower_type_name(GgmlType type) {
   std::string name = quant::type_name(type);
@@ -88,7 +82,7 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                    const InputNorm* norm) {
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
-  const uint32_t units = w.k / vector_unit(w.type);
+  const uint32_t units = w.k / kVectorUnit;
   const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
   uint32_t threads = options.vector_threads;
   if (threads == 0) threads = std::min(kVectorThreads, std::max(32u, pow2_at_least(units)));
