@@ -234,7 +234,7 @@ struct DecodeCase {
     r.shape = {{"n_q", s.n_q}, {"n_kv", s.n_kv}, {"d", s.d}, {"kv_length", s.t}, {"kv", "f16"},
                {"chunk", ops::decode_attention_chunk_size(p)}, {"chunks", ops::decode_attention_chunks(p)},
                {"lanes", used.lanes}, {"rows_per_team", used.rows_per_team}, {"workgroup", used.workgroup},
-               {"kv_copies", kb.size()}};
+               {"interleaved", used.interleaved}, {"kv_copies", kb.size()}};
     r.median_us = t.median_us;
     r.min_us = t.min_us;
     r.max_us = t.max_us;
@@ -259,6 +259,11 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
     if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
     DecodeCase c(ctx, s, gpu, 0);
     results.push_back(c.run(ctx, options, name, nullptr));
+    if (s.t >= 32768) {  // the same buffers with each chunk one run of rows (as before interleaving)
+      ops::DecodeAttentionShape contiguous = ops::choose_decode_attention_shape(ctx.device().info(), c.p);
+      contiguous.interleaved = false;
+      results.push_back(c.run(ctx, options, name + " contiguous chunks", &contiguous));
+    }
   }
   return results;
 }

@@ -2,7 +2,9 @@
 // Flash-decoding, pass 1 of 2: one new query per query head against one chunk of one KV head's cache.
 //
 // Workgroup (chunk, kv head) reads every K/V row of its chunk once and serves all GROUP query heads that share
-// the KV head. Its threads form teams of LANES threads; a team takes ROWS_PER_TEAM key rows per step, each lane
+// the KV head. A chunk is either chunk_size consecutive rows or (interleaved) every n_chunks-th step of rows: then
+// the workgroups of a head read neighbouring rows at any moment, instead of hundreds of streams a power of two
+// apart, which can pile onto a few memory channels depending on where the buffer landed physically. Its threads form teams of LANES threads; a team takes ROWS_PER_TEAM key rows per step, each lane
 // holding VECS_PER_LANE 16-byte vectors of a row (interleaved, so a team reads contiguous bytes). A lane keeps
 // its slice of the (pre-scaled) queries and of the output accumulators in registers, and every team runs its own
 // online softmax (running max m, sum l, unnormalised o) with no barrier in the main loop. At the end the teams
@@ -63,6 +65,7 @@ layout(push_constant) uniform Push {
   uint chunk_size;
   uint n_chunks;
   float logit_scale;  // softmax scale * log2(e)
+  uint interleaved;   // 1: chunk c takes steps c, c + n_chunks, ... (chunk_size only sets n_chunks)
 } pc;
 
 shared float team_m[TEAMS * GROUP];
@@ -122,24 +125,33 @@ void main() {
     l[h] = 0.0;
   }
 
-  const uint chunk_start = chunk * pc.chunk_size;
-  const uint chunk_end = max(chunk_start, min(chunk_start + pc.chunk_size, pc.kv_length));
   const uint row_base = kv_head * pc.capacity;
   const uint rows_per_step = TEAMS * ROWS_PER_TEAM;
+  uint first, stride, end;
+  if (pc.interleaved != 0u) {
+    first = chunk * rows_per_step;
+    stride = pc.n_chunks * rows_per_step;
+    end = pc.kv_length;
+  } else {
+    first = chunk * pc.chunk_size;
+    stride = rows_per_step;
+    end = max(first, min(first + pc.chunk_size, pc.kv_length));
+  }
 
   // The loop bounds are uniform over the workgroup (the shared-memory reduction has barriers inside).
-  for (uint step0 = chunk_start; step0 < chunk_end; step0 += rows_per_step) {
-    // Every load of the step is issued first and unconditionally: rows past the chunk re-read its last row
+  for (uint step0 = first; step0 < end; step0 += stride) {
+    const uint step_end = min(step0 + rows_per_step, end);
+    // Every load of the step is issued first and unconditionally: rows past the step re-read its last row
     // (inside the cache's valid rows) and get probability 0 below.
     bool valid[MAX_ROWS];
     uvec4 kw[MAX_LOADS], vw[MAX_LOADS];
-    [[unroll]] for (uint b = 0; b < MAX_ROWS; ++b) valid[b] = b < ROWS_PER_TEAM && step0 + b * TEAMS + team < chunk_end;
+    [[unroll]] for (uint b = 0; b < MAX_ROWS; ++b) valid[b] = b < ROWS_PER_TEAM && step0 + b * TEAMS + team < step_end;
     [[unroll]] for (uint i = 0; i < MAX_LOADS; ++i) {
       const uint b = i / MAX_VPL, j = i % MAX_VPL;
       kw[i] = uvec4(0);
       vw[i] = uvec4(0);
       if (b < ROWS_PER_TEAM && j < VECS_PER_LANE) {
-        const uint row = min(step0 + b * TEAMS + team, chunk_end - 1);
+        const uint row = min(step0 + b * TEAMS + team, step_end - 1);
         const uint at = (row_base + row) * VECS_PER_ROW + lane + LANES * j;
         kw[i] = k_vec[at];
         vw[i] = v_vec[at];

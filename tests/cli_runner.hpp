@@ -46,7 +46,10 @@ inline CliResult run_ckv(const std::vector<std::string>& args) {
   const std::string stem = "ckv_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const auto out_path = dir / (stem + ".out"), err_path = dir / (stem + ".err");
   std::string command = shell_quote((binary_dir() / "tools/ckv").string());
-  for (const auto& a : args) command += " " + shell_quote(a);
+  for (const auto& a : args) {
+    command += ' ';
+    command += shell_quote(a);
+  }
   command += " >" + shell_quote(out_path.string()) + " 2>" + shell_quote(err_path.string()) + " </dev/null";
   const int status = std::system(command.c_str());
   CliResult r;

@@ -201,14 +201,19 @@ TEST_P(DecodeAttentionDtype, ChunkSizesGiveTheSameResult) {
   const DecodeInputs first = random_inputs(base, 7);
   std::vector<float> single_chunk;
   for (uint32_t chunk : {300u, 5000u, 1u, 7u, 64u, 129u}) {
-    DecodeInputs in = first;
-    in.p.chunk_size = chunk;
-    const std::vector<float> o = run(in, false).o;
-    expect_matches_reference(o, in, describe(in.p));
-    if (chunk == 300u)
-      single_chunk = o;
-    else
-      expect_close(o, single_chunk, 1e-5, describe(in.p) + " vs one chunk");
+    for (bool interleaved : {true, false}) {
+      DecodeInputs in = first;
+      in.p.chunk_size = chunk;
+      DecodeAttentionShape shape = ops::choose_decode_attention_shape(device().info(), in.p);
+      shape.interleaved = interleaved;
+      const std::string what = describe(in.p) + (interleaved ? " interleaved" : " contiguous");
+      const std::vector<float> o = run(in, false, &shape).o;
+      expect_matches_reference(o, in, what);
+      if (single_chunk.empty())
+        single_chunk = o;
+      else
+        expect_close(o, single_chunk, 1e-5, what + " vs one chunk");
+    }
   }
 }
 
@@ -232,9 +237,11 @@ TEST_P(DecodeAttentionDtype, EverySplitShapeMatches) {
       shape.rows_per_team = rows;
       shape.shuffle = shuffle;
       shape.workgroup = 64;
+      shape.interleaved = rows != 3;
       expect_matches_reference(run(in, false, &shape).o, in,
                                describe(p) + " lanes " + std::to_string(lanes) + " rows " + std::to_string(rows) +
-                                   (shuffle ? " shuffle" : " shared"));
+                                   (shuffle ? " shuffle" : " shared") +
+                                   (shape.interleaved ? " interleaved" : " contiguous"));
       rows = rows % 3 + 1;
       tested_shuffle += shuffle;
     }
@@ -342,7 +349,8 @@ TEST_F(DecodeAttention, EmptyChunksContributeNothing) {
   struct {
     uint32_t kv_length, capacity, chunk_size, n_chunks;
     float logit_scale;
-  } split_push{p.kv_length, p.kv_capacity, 64, n_chunks, float(p.scale / std::log(2.0))};
+    uint32_t interleaved;
+  } split_push{p.kv_length, p.kv_capacity, 64, n_chunks, float(p.scale / std::log(2.0)), 0};
   struct {
     uint32_t n_chunks, kv_length;
   } reduce_push{n_chunks, p.kv_length};

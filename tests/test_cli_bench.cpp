@@ -21,14 +21,15 @@ TEST(CliBench, SmallPresetRunsEveryCaseAndEveryCheckPasses) {
   EXPECT_EQ(j["preset"], "small");
   std::set<std::string> names;
   for (const nlohmann::json& c : j["results"]) {
-    const std::string name = c["name"];
+    const std::string name = c["name"].get<std::string>();
     SCOPED_TRACE(name);
     EXPECT_TRUE(names.insert(name).second) << "case named twice";
     EXPECT_TRUE(c["checked"].get<bool>()) << c["check"];
     EXPECT_GT(c["median_us"].get<double>(), 0.0);
   }
   // One case of each suite that the small preset runs, and every weight type of the matrix-vector product.
-  for (const char* name : {"copy 16 MiB", "prefill attention T=256", "decode attention L=4096", "compress layer compresskv T=4096",
+  for (const char* name : {"copy 16 MiB", "prefill attention T=256", "decode attention L=4096",
+                           "compress layer compresskv T=4096",
                            "topk multi-pass n=4096", "matvec F16 t=1", "matvec Q8_0 t=1", "matvec Q4_0 t=1",
                            "matvec Q4_1 t=1", "matvec Q4_K t=1", "matvec Q6_K t=1", "matmul Q4_K t=64"})
     EXPECT_EQ(names.count(name), 1u) << name;

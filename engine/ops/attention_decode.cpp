@@ -154,7 +154,9 @@ void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const 
   struct SplitPush {
     uint32_t kv_length, capacity, chunk_size, n_chunks;
     float logit_scale;
-  } split_push{p.kv_length, p.kv_capacity, chunk_size, n_chunks, float(double(p.scale) / std::log(2.0))};
+    uint32_t interleaved;
+  } split_push{p.kv_length, p.kv_capacity, chunk_size, n_chunks, float(double(p.scale) / std::log(2.0)),
+               shape.interleaved ? 1u : 0u};
   const auto& split_pipeline = shader_pipeline(ctx, split, probs ? 5 : 4, sizeof(SplitPush),
                                                {shape.workgroup, p.head_dim, p.n_q / p.n_kv, shape.lanes,
                                                 shape.rows_per_team});

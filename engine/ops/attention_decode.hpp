@@ -23,10 +23,12 @@ struct DecodeAttentionParams {
 
 // How the split pass runs on a device: teams of `lanes` threads share one key row, `workgroup` threads per
 // workgroup, each team takes `rows_per_team` rows per step; `shuffle` reduces dot products with subgroup
-// shuffles (else through shared memory).
+// shuffles (else through shared memory). `interleaved`: chunk c takes steps c, c + chunks, ... of the rows instead
+// of one run of chunk_size rows, so that the workgroups of a head read neighbouring memory at any moment.
 struct DecodeAttentionShape {
   uint32_t workgroup = 128, lanes = 1, rows_per_team = 2;
   bool shuffle = false;
+  bool interleaved = true;
 };
 
 // The chunk size record_decode_attention uses (params.chunk_size when set) and the resulting chunk count.
