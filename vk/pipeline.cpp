@@ -84,7 +84,10 @@ void ComputePipeline::destroy_handles() noexcept {
 
 const ComputePipeline& PipelineLibrary::get(const PipelineDesc& desc) {
   std::string key = desc.name + "|sg" + std::to_string(desc.required_subgroup_size);
-  for (uint32_t v : desc.spec_constants) key += "|" + std::to_string(v);
+  for (uint32_t v : desc.spec_constants) {
+    key += '|';
+    key += std::to_string(v);
+  }
   std::lock_guard lock(mutex_);
   auto it = pipelines_.find(key);
   if (it == pipelines_.end()) it = pipelines_.emplace(key, std::make_unique<ComputePipeline>(device_, desc)).first;

@@ -15,6 +15,11 @@ mkdir -p "$OUT"
 echo "== ldd"; ldd devpkg/tools/ckv; [ -f devpkg/tests/ckv_tests ] && ldd devpkg/tests/ckv_tests
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
 echo "== ckv info"; devpkg/tools/ckv info 2>&1 | tee "$OUT/info.txt"
+# GPU clocks, power and throttle reasons every 200 ms for the whole run (tells clock changes from memory effects).
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+  --format=csv -lms 200 >"$OUT/clocks.csv" 2>&1 &
+clocks_pid=$!
+trap 'kill $clocks_pid 2>/dev/null' EXIT
 export VK_LAYER_PATH=$PWD/devpkg/layers LD_LIBRARY_PATH=$PWD/devpkg/layers
 if [ "${RUN_TESTS:-1}" = 1 ]; then
   echo "== tests"
