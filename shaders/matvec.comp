@@ -52,6 +52,11 @@ layout(push_constant) uniform Push {
 
 const uint THREADS = gl_WorkGroupSize.x;
 const uint SUMS = ROWS * COLS;
+#if PLAIN_WTYPE
+const uint BATCH = 1u;  // 16 or 32 bytes per unit: enough already
+#else
+const uint BATCH = 4u;
+#endif
 #if USE_SUBGROUP_ADD
 shared float partial[MAX_SUBGROUPS * SUMS];
 #else
@@ -109,17 +114,57 @@ void main() {
     uint row_off[ROWS];
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) row_off[r] = pc.w_base + min(rg * ROWS + r, pc.n - 1u) * pc.row_bytes;
 
-    for (uint u = tid; u < units; u += THREADS) {
-      Unit w[ROWS];
-      [[unroll]] for (uint r = 0u; r < ROWS; ++r) w[r] = unit_load(row_off[r], u);
-      [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
-        vec4 wv[ROWS];
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = unit_vec4(w[r], i);
-        const uint xe = unit_elem(u, i) / 4u;
-        [[unroll]] for (uint c = 0u; c < COLS; ++c) {
-          const vec4 xv = LOAD_X(c, xe);
-          [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+    // BATCH units per thread per step, all loaded before any is used: a quantized unit is only 4-10 bytes, and
+    // one unit at a time kept too few bytes in flight to cover the memory latency.
+    for (uint u0 = tid; u0 < units; u0 += THREADS * BATCH) {
+      Unit w[ROWS * BATCH];
+      [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
+        const uint u = min(u0 + j * THREADS, units - 1u);  // past the end: a valid unit, never summed
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) w[j * ROWS + r] = unit_load(row_off[r], u);
+      }
+      [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
+        const uint u = u0 + j * THREADS;
+        if (u >= units) break;
+#if PLAIN_WTYPE
+        [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
+          vec4 wv[ROWS];
+          [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = unit_vec4(w[j * ROWS + r], i);
+          const uint xe = unit_elem(u, i) / 4u;
+          [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+            const vec4 xv = LOAD_X(c, xe);
+            [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+          }
         }
+#else
+        // Raw quants times x, then the unit's scale (and offset times the sum of x) once.
+        float part[SUMS];
+        [[unroll]] for (uint s = 0u; s < SUMS; ++s) part[s] = 0.0;
+#if UNIT_OFFSET
+        float x_sum[COLS];
+        [[unroll]] for (uint c = 0u; c < COLS; ++c) x_sum[c] = 0.0;
+#endif
+        [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
+          vec4 raw[ROWS];
+          [[unroll]] for (uint r = 0u; r < ROWS; ++r) raw[r] = unit_raw4(w[j * ROWS + r], i);
+          const uint xe = unit_elem(u, i) / 4u;
+          [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+            const vec4 xv = LOAD_X(c, xe);
+            [[unroll]] for (uint r = 0u; r < ROWS; ++r) part[r * COLS + c] += dot(raw[r], xv);
+#if UNIT_OFFSET
+            x_sum[c] += (xv.x + xv.y) + (xv.z + xv.w);
+#endif
+          }
+        }
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+          const vec2 a = unit_affine(w[j * ROWS + r]);
+          [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+            acc[r * COLS + c] = fma(a.x, part[r * COLS + c], acc[r * COLS + c]);
+#if UNIT_OFFSET
+            acc[r * COLS + c] = fma(a.y, x_sum[c], acc[r * COLS + c]);
+#endif
+          }
+        }
+#endif
       }
     }
 #if PLAIN_WTYPE

@@ -162,13 +162,13 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
 // in the row. Adjacent threads take adjacent units, so a subgroup's vec4 loads of x stay on a few cache lines: with
 // a whole block per thread every such load touched 32 lines, and those loads, not the weights, set the speed.
 
-// The four bytes of a word minus `bias`, exactly and without int-to-float conversions: the float with bits
-// 0x4B000000 | b is 2^23 + b.
+// The four bytes of a word minus `bias`, exactly and without int-to-float conversions: a byte b under the f16
+// exponent bits 0x6400 is the half 1024 + b, and two of them convert in one unpackHalf2x16.
 vec4 byte_values(uint w, float bias) {
-  const uvec4 b = uvec4(w & 0xFFu, (w >> 8u) & 0xFFu, (w >> 16u) & 0xFFu, w >> 24u);
-  return uintBitsToFloat(b | 0x4B000000u) - (8388608.0 + bias);
+  const vec2 even = unpackHalf2x16((w & 0x00FF00FFu) | 0x64006400u);         // bytes 0 and 2
+  const vec2 odd = unpackHalf2x16(((w >> 8u) & 0x00FF00FFu) | 0x64006400u);  // bytes 1 and 3
+  return vec4(even.x, odd.x, even.y, odd.y) - (1024.0 + bias);
 }
-
 
 const uint UNIT_K = 8;
 const uint UNIT_VECS = UNIT_K / 4u;
@@ -240,21 +240,47 @@ Unit unit_load(uint row_off, uint u) {
   return r;
 }
 
+#if !PLAIN_WTYPE
+// A quantized unit's values are raw * scale + offset with small whole raw values: unit_raw4 gives raws 4i .. 4i + 3
+// (exact), unit_affine (scale, offset), so that a dot product can scale once per unit instead of per element.
+#if defined(WTYPE_Q4_1) || defined(WTYPE_Q4_K)
+#define UNIT_OFFSET 1
+#endif
+vec4 unit_raw4(Unit r, uint i) {
+#if defined(WTYPE_Q8_0)
+  return byte_values(r.q[i] ^ 0x80808080u, 128.0);  // int8 v as the byte v + 128
+#elif defined(WTYPE_Q4_0)
+  return byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 8.0);
+#elif defined(WTYPE_Q4_1)
+  return byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 0.0);
+#elif defined(WTYPE_Q4_K)
+  return byte_values(r.q[i], 0.0);
+#elif defined(WTYPE_Q6_K)
+  return byte_values(r.q[i], 32.0);
+#endif
+}
+
+vec2 unit_affine(Unit r) {
+#if defined(WTYPE_Q4_1)
+  return vec2(r.d, r.m);
+#elif defined(WTYPE_Q4_K)
+  return vec2(r.scale_min.x, -r.scale_min.y);
+#elif defined(WTYPE_Q6_K)
+  return vec2(r.scale, 0.0);
+#else
+  return vec2(r.d, 0.0);
+#endif
+}
+#endif
+
 vec4 unit_vec4(Unit r, uint i) {
 #if defined(WTYPE_F32)
   return uintBitsToFloat(uvec4(r.w[4u * i], r.w[4u * i + 1u], r.w[4u * i + 2u], r.w[4u * i + 3u]));
 #elif defined(WTYPE_F16)
   return vec4(unpackHalf2x16(r.w[2u * i]), unpackHalf2x16(r.w[2u * i + 1u]));
-#elif defined(WTYPE_Q8_0)
-  return r.d * byte_values(r.q[i] ^ 0x80808080u, 128.0);  // int8 v as the byte v + 128
-#elif defined(WTYPE_Q4_0)
-  return r.d * byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 8.0);
-#elif defined(WTYPE_Q4_1)
-  return fma(byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 0.0), vec4(r.d), vec4(r.m));
-#elif defined(WTYPE_Q4_K)
-  return fma(byte_values(r.q[i], 0.0), vec4(r.scale_min.x), vec4(-r.scale_min.y));
-#elif defined(WTYPE_Q6_K)
-  return r.scale * byte_values(r.q[i], 32.0);
+#else
+  const vec2 a = unit_affine(r);
+  return fma(unit_raw4(r, i), vec4(a.x), vec4(a.y));
 #endif
 }
 
