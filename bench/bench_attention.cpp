@@ -1,5 +1,6 @@
 // Prefill (causal, GQA) and decode attention on Llama-3.1-8B shapes (32 q heads, 8 KV heads, d = 128, f16 KV).
 // Each case checks output rows against a double-precision CPU computation before it reports a time.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <cstdio>
@@ -170,6 +171,19 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
 
 namespace {
 
+// One new query per head against a full cache of s.t keys, f16.
+ops::DecodeAttentionParams decode_params(const AttnShape& s, uint32_t chunk_size) {
+  ops::DecodeAttentionParams p;
+  p.n_q = s.n_q;
+  p.n_kv = s.n_kv;
+  p.head_dim = s.d;
+  p.kv_length = s.t;
+  p.kv_capacity = s.t;
+  p.scale = 1.0f / std::sqrt(float(s.d));
+  p.chunk_size = chunk_size;
+  return p;
+}
+
 struct DecodeCase {
   AttnShape s;
   std::vector<float> q, k, v;
@@ -184,14 +198,8 @@ struct DecodeCase {
         v(bench_random(size_t(s.n_kv) * s.t * s.d, 6)),
         qb(device_buffer(ctx, q, "bench q")),
         ob(ctx.device(), size_t(s.n_q) * s.d * 4, vk::MemoryKind::DeviceLocal, "bench o"),
-        scratch(ctx.device(), 16, vk::MemoryKind::DeviceLocal, "bench scratch placeholder") {
-    p.n_q = s.n_q;
-    p.n_kv = s.n_kv;
-    p.head_dim = s.d;
-    p.kv_length = s.t;
-    p.kv_capacity = s.t;
-    p.scale = 1.0f / std::sqrt(float(s.d));
-    p.chunk_size = chunk_size;
+        scratch(ctx.device(), 16, vk::MemoryKind::DeviceLocal, "bench scratch placeholder"),
+        p(decode_params(s, chunk_size)) {
     const auto k16 = pack_f16(k), v16 = pack_f16(v);
     const uint64_t kv_bytes = uint64_t(k16.size() + v16.size()) * 4;
     const size_t copies = rotation_copies(kv_bytes, rotate);
@@ -254,16 +262,24 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
       gpu ? std::vector<AttnShape>{{32, 8, 128, 512}, {32, 8, 128, 4096}, {32, 8, 128, 16384}, {32, 8, 128, 32768}, {32, 8, 128, 131072}}
           : std::vector<AttnShape>{{8, 2, 64, 4096}};
   std::vector<BenchResult> results;
+  auto wanted = [&](const std::string& name) {
+    return options.filter.empty() || name.find(options.filter) != std::string::npos;
+  };
   for (const AttnShape& s : shapes) {
     const std::string name = "decode attention L=" + std::to_string(s.t);
-    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
-    DecodeCase c(ctx, s, gpu, 0);
-    results.push_back(c.run(ctx, options, name, nullptr));
-    if (s.t >= 32768) {  // the same buffers with each chunk one run of rows (as before interleaving)
-      ops::DecodeAttentionShape contiguous = ops::choose_decode_attention_shape(ctx.device().info(), c.p);
+    // The default shape, then the same buffers with each chunk one run of rows, as before interleaving (each case
+    // filtered on its own name, so that either can run first in a process of its own).
+    std::vector<std::pair<std::string, std::optional<ops::DecodeAttentionShape>>> variants = {{name, std::nullopt}};
+    if (s.t >= 32768) {
+      ops::DecodeAttentionShape contiguous =
+          ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));
       contiguous.interleaved = false;
-      results.push_back(c.run(ctx, options, name + " contiguous chunks", &contiguous));
+      variants.push_back({name + " contiguous chunks", contiguous});
     }
+    if (std::none_of(variants.begin(), variants.end(), [&](const auto& v) { return wanted(v.first); })) continue;
+    DecodeCase c(ctx, s, gpu, 0);
+    for (const auto& [case_name, shape] : variants)
+      if (wanted(case_name)) results.push_back(c.run(ctx, options, case_name, shape ? &*shape : nullptr));
   }
   return results;
 }
