@@ -59,6 +59,7 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options);
 
 // One suite per bench_*.cpp file.
 std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_memory_probe(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options);

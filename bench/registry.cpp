@@ -5,6 +5,7 @@ namespace ckv::bench {
 std::vector<BenchSuite> all_suites() {
   return {
       {"copy", bench_copy},
+      {"memory_probe", bench_memory_probe},
       {"prefill_attention", bench_prefill_attention},
       {"decode_attention", bench_decode_attention},
       {"decode_sweep", bench_decode_sweep},

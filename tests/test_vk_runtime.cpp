@@ -67,6 +67,23 @@ TEST_F(VkRuntime, UploadDownloadRoundTrip) {
   EXPECT_EQ(part[9], 516u);
 }
 
+// Uploads and downloads go through one staging buffer each, kept by the device and grown only when a transfer
+// needs more (creating thousands of host-visible buffers slowed a whole process down on an H200).
+TEST_F(VkRuntime, TransfersReuseOneStagingBufferEach) {
+  std::vector<uint32_t> small(1000, 5u), large(300000);
+  std::iota(large.begin(), large.end(), 3u);
+  vk::Buffer a = make_buffer(small);
+  const VkBuffer first = device().staging_buffer(vk::MemoryKind::Upload, 1).handle();
+  vk::Buffer b = make_buffer(small);
+  EXPECT_EQ(device().staging_buffer(vk::MemoryKind::Upload, 1).handle(), first);
+  vk::Buffer c = make_buffer(large);
+  EXPECT_GE(device().staging_buffer(vk::MemoryKind::Upload, 1).size(), large.size() * 4);
+  EXPECT_EQ(read<uint32_t>(c, large.size()), large);
+  const VkBuffer readback = device().staging_buffer(vk::MemoryKind::Readback, 1).handle();
+  EXPECT_EQ(read<uint32_t>(b, small.size()), small);
+  EXPECT_EQ(device().staging_buffer(vk::MemoryKind::Readback, 1).handle(), readback);
+}
+
 TEST_F(VkRuntime, CopyKernelCopiesEveryWord) {
   const size_t n = 4 * 70001;  // not a multiple of the workgroup size
   std::vector<uint32_t> src(n);

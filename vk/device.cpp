@@ -1,5 +1,7 @@
 #include "device.hpp"
 
+#include "buffer.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -172,9 +174,20 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
 Device::~Device() {
   if (device_) {
     vkDeviceWaitIdle(device_);
+    upload_staging_.reset();
+    readback_staging_.reset();
     vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
     vkDestroyDevice(device_, nullptr);
   }
+}
+
+Buffer& Device::staging_buffer(MemoryKind kind, VkDeviceSize bytes) {
+  std::unique_ptr<Buffer>& slot = kind == MemoryKind::Upload ? upload_staging_ : readback_staging_;
+  if (!slot || slot->size() < bytes) {
+    slot.reset();
+    slot = std::make_unique<Buffer>(*this, bytes, kind, kind == MemoryKind::Upload ? "staging upload" : "staging download");
+  }
+  return *slot;
 }
 
 uint32_t Device::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred,

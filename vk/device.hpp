@@ -3,6 +3,7 @@
 #include <vulkan/vulkan.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ std::vector<DeviceInfo> list_devices(const Instance& instance);
 // environment variable CKV_DEVICE is used; when that is empty too, the first discrete GPU, else integrated GPU,
 // else any GPU, else CPU (lavapipe). Throws std::invalid_argument when spec matches nothing.
 uint32_t choose_device(const std::vector<DeviceInfo>& devices, const std::string& spec = {});
+
+class Buffer;
+enum class MemoryKind;
 
 class Device {
  public:
@@ -50,6 +54,13 @@ class Device {
   void reset_peak_allocated() { peak_bytes_.store(allocated_bytes_.load()); }
   void note_allocation(int64_t bytes);
 
+  // The host-visible buffer that uploads (MemoryKind::Upload) or downloads (Readback) go through, grown to at
+  // least `bytes`; hold staging_mutex() while using it. Kept for the device's life: creating and freeing a few
+  // thousand host-visible buffers made every later device-memory access of the process 2.6x slower on an H200
+  // (bench/RESULTS.md run 12, memory probe).
+  Buffer& staging_buffer(MemoryKind kind, VkDeviceSize bytes);
+  std::mutex& staging_mutex() { return staging_mutex_; }
+
   // Heap usage now (VK_EXT_memory_budget when present, else the heap sizes).
   std::vector<MemoryHeapInfo> memory_heaps() const;
 
@@ -64,6 +75,8 @@ class Device {
   DeviceInfo info_;
   std::mutex queue_mutex_;
   std::atomic<uint64_t> allocated_bytes_{0}, peak_bytes_{0};
+  std::mutex staging_mutex_;
+  std::unique_ptr<Buffer> upload_staging_, readback_staging_;
 };
 
 }  // namespace ckv::vk

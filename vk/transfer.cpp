@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include "command_stream.hpp"
@@ -29,10 +30,11 @@ void upload_bytes(Device& device, const Buffer& dst, const void* data, size_t by
     dst.flush_to_device();
     return;
   }
-  Buffer staging(device, std::min<VkDeviceSize>(bytes, kStagingBytes), MemoryKind::Upload, "staging upload");
+  std::lock_guard<std::mutex> lock(device.staging_mutex());
+  Buffer& staging = device.staging_buffer(MemoryKind::Upload, std::min<VkDeviceSize>(bytes, kStagingBytes));
   CommandStream stream(device, 0);
   for (size_t done = 0; done < bytes;) {
-    const size_t piece = std::min<size_t>(bytes - done, staging.size());
+    const size_t piece = std::min<size_t>(bytes - done, std::min<VkDeviceSize>(staging.size(), kStagingBytes));
     std::memcpy(staging.mapped(), static_cast<const char*>(data) + done, piece);
     staging.flush_to_device();
     stream.copy(BufferRange(staging, 0, piece), BufferRange(dst, dst_offset + done, piece));
@@ -49,10 +51,11 @@ void download_bytes(Device& device, const Buffer& src, void* data, size_t bytes,
     std::memcpy(data, static_cast<const char*>(src.mapped()) + src_offset, bytes);
     return;
   }
-  Buffer staging(device, std::min<VkDeviceSize>(bytes, kStagingBytes), MemoryKind::Readback, "staging download");
+  std::lock_guard<std::mutex> lock(device.staging_mutex());
+  Buffer& staging = device.staging_buffer(MemoryKind::Readback, std::min<VkDeviceSize>(bytes, kStagingBytes));
   CommandStream stream(device, 0);
   for (size_t done = 0; done < bytes;) {
-    const size_t piece = std::min<size_t>(bytes - done, staging.size());
+    const size_t piece = std::min<size_t>(bytes - done, std::min<VkDeviceSize>(staging.size(), kStagingBytes));
     stream.copy(BufferRange(src, src_offset + done, piece), BufferRange(staging, 0, piece));
     stream.submit_and_wait();
     staging.invalidate_from_device();
