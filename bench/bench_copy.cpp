@@ -63,10 +63,11 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
                                     ? std::vector<uint64_t>{64ull << 20, 128ull << 20, 256ull << 20, 1ull << 30}
                                     : std::vector<uint64_t>{16ull << 20};
   std::vector<BenchResult> results;
-  auto add = [&](uint64_t bytes, bool transfer, uint64_t piece_limit) {
+  auto add = [&](uint64_t bytes, bool transfer, uint64_t piece_limit) {  // whether the filter let the case run
     const std::string name = copy_case_name(bytes, transfer, piece_limit);
-    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) return;
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) return false;
     results.push_back(measure_copy(ctx, bytes, options.warmup, options.repeats, transfer, piece_limit));
+    return true;
   };
   for (bool transfer : {false, true})
     for (uint64_t bytes : sizes) add(bytes, transfer, 0);
@@ -75,11 +76,7 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
     add(1ull << 30, false, 256ull << 20);  // same buffer size as above, dispatches of the fast size
     // The first size once more, after the large buffers came and went: tells a size effect from a state the
     // process got into (on an H200 this case is 2.6x slower than the first one, even on the very same memory).
-    const std::string again = copy_case_name(sizes.front(), false, 0);
-    if (options.filter.empty() || again.find(options.filter) != std::string::npos) {
-      results.push_back(measure_copy(ctx, sizes.front(), options.warmup, options.repeats, false, 0));
-      results.back().name += " again";
-    }
+    if (add(sizes.front(), false, 0)) results.back().name += " again";
   }
   return results;
 }

@@ -19,13 +19,22 @@ std::vector<BenchResult> bench_memory_probe(vk::Context& ctx, const BenchOptions
   std::vector<BenchResult> results;
   const char* script = std::getenv("CKV_MEMORY_PROBE");
   if (!script || options.preset != Preset::Gpu) return results;
-  std::vector<vk::Buffer> kept;
-  std::string done;  // the steps so far, named in each result
+  // The whole script is checked before any step runs.
+  std::vector<std::pair<char, uint64_t>> parsed;
   std::stringstream steps(script);
   for (std::string step; std::getline(steps, step, ',');) {
     if (step.empty()) continue;
     const char kind = step[0];
-    const uint64_t n = kind == 'x' ? 0 : std::stoull(step.substr(1));
+    const std::string count = step.substr(1);
+    if (std::string("cbfxsuta").find(kind) == std::string::npos)
+      throw std::invalid_argument("CKV_MEMORY_PROBE: unknown step '" + step + "' (cN, bN, fN, x, sN, uN, tN, aN)");
+    if (kind == 'x' ? !count.empty() : count.empty() || count.find_first_not_of("0123456789") != std::string::npos)
+      throw std::invalid_argument("CKV_MEMORY_PROBE: step '" + step + "' is not x or a letter and a number");
+    parsed.push_back({kind, kind == 'x' ? 0 : std::stoull(count)});
+  }
+  std::vector<vk::Buffer> kept;
+  std::string done;  // the steps so far, named in each result
+  for (const auto& [kind, n] : parsed) {
     if (kind == 'c') {
       BenchResult r = measure_copy(ctx, n << 20, options.warmup, options.repeats);
       r.name = "probe " + (done.empty() ? std::string("start") : done) + " -> copy " + std::to_string(n) + " MiB";
@@ -55,12 +64,12 @@ std::vector<BenchResult> bench_memory_probe(vk::Context& ctx, const BenchOptions
           vk::Buffer staging(ctx.device(), kPiece, vk::MemoryKind::Upload, "probe staging");
         }
       }
-    } else if (kind == 's') {
-      std::this_thread::sleep_for(std::chrono::milliseconds(n));
     } else {
-      throw std::invalid_argument("CKV_MEMORY_PROBE: unknown step '" + step + "' (cN, bN, fN, x, sN, uN, tN, aN)");
+      std::this_thread::sleep_for(std::chrono::milliseconds(n));
     }
-    done += (done.empty() ? "" : ",") + step;
+    if (!done.empty()) done += ',';
+    done += kind;
+    if (kind != 'x') done += std::to_string(n);
   }
   return results;
 }

@@ -55,9 +55,9 @@ class Device {
   void note_allocation(int64_t bytes);
 
   // The host-visible buffer that uploads (MemoryKind::Upload) or downloads (Readback) go through, grown to at
-  // least `bytes`; hold staging_mutex() while using it. Kept for the device's life: creating and freeing a few
-  // thousand host-visible buffers made every later device-memory access of the process 2.6x slower on an H200
-  // (bench/RESULTS.md run 12, memory probe).
+  // least `bytes`; hold staging_mutex() while using it. Kept for the device's life: on one H200, creating and
+  // freeing a few thousand host-visible buffers made every later device-memory access of the process 2.6x slower
+  // (bench/RESULTS.md run 12, memory probe; another machine did not show it).
   Buffer& staging_buffer(MemoryKind kind, VkDeviceSize bytes);
   std::mutex& staging_mutex() { return staging_mutex_; }
 

@@ -34,7 +34,7 @@ void upload_bytes(Device& device, const Buffer& dst, const void* data, size_t by
   Buffer& staging = device.staging_buffer(MemoryKind::Upload, std::min<VkDeviceSize>(bytes, kStagingBytes));
   CommandStream stream(device, 0);
   for (size_t done = 0; done < bytes;) {
-    const size_t piece = std::min<size_t>(bytes - done, std::min<VkDeviceSize>(staging.size(), kStagingBytes));
+    const size_t piece = std::min<size_t>(bytes - done, staging.size());
     std::memcpy(staging.mapped(), static_cast<const char*>(data) + done, piece);
     staging.flush_to_device();
     stream.copy(BufferRange(staging, 0, piece), BufferRange(dst, dst_offset + done, piece));
@@ -55,7 +55,7 @@ void download_bytes(Device& device, const Buffer& src, void* data, size_t bytes,
   Buffer& staging = device.staging_buffer(MemoryKind::Readback, std::min<VkDeviceSize>(bytes, kStagingBytes));
   CommandStream stream(device, 0);
   for (size_t done = 0; done < bytes;) {
-    const size_t piece = std::min<size_t>(bytes - done, std::min<VkDeviceSize>(staging.size(), kStagingBytes));
+    const size_t piece = std::min<size_t>(bytes - done, staging.size());
     stream.copy(BufferRange(src, src_offset + done, piece), BufferRange(staging, 0, piece));
     stream.submit_and_wait();
     staging.invalidate_from_device();
