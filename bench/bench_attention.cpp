@@ -52,6 +52,27 @@ constexpr double kF16Tolerance = 5e-3;  // f16 K/V rounding is in the reference;
 // and still catches a wrong mask, tile or stride (those give errors of order 0.1).
 constexpr double kCoopMatTolerance = 5e-3;
 
+// The stage profile's clocks summed over every subgroup: each stage's share of all cycles, and the cycles of a
+// subgroup per stage on average, into r.metrics. The check also requires that the two matrix-product stages ran.
+void record_stage_shares(vk::Context& ctx, const ops::PrefillAttentionParams& p,
+                         const ops::PrefillAttentionCoopMatTiles& tiles, const vk::Buffer& clocks, BenchResult& r) {
+  const auto& names = ops::prefill_attention_coopmat_stage_names();
+  const uint64_t words = ops::prefill_attention_coopmat_profile_words(p, tiles);
+  const auto cycles = vk::download<uint32_t>(ctx.device(), clocks, words);
+  std::vector<double> per_stage(names.size(), 0.0);
+  for (uint64_t i = 0; i < words; ++i) per_stage[i % names.size()] += cycles[i];
+  double total = 0;
+  for (double c : per_stage) total += c;
+  const double subgroups = double(words / names.size());
+  for (size_t st = 0; st < names.size(); ++st) {
+    r.metrics["stage_share_" + names[st]] = total > 0 ? per_stage[st] / total : 0.0;
+    r.metrics["stage_cycles_per_subgroup_" + names[st]] = per_stage[st] / subgroups;
+  }
+  const bool ran = per_stage[2] > 0 && per_stage[4] > 0;  // qk and pv
+  r.checked = r.checked && ran;
+  r.check += ran ? "; stage clocks recorded" : "; stage clocks missing";
+}
+
 }  // namespace
 
 std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOptions& options) {
@@ -66,15 +87,21 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
     struct Case {
       std::string name;
       std::optional<ops::PrefillAttentionCoopMatTiles> tiles;  // nullopt: the scalar kernel
+      bool stages = false;  // the chosen tiles' stage-profiling variant (shader clocks per stage in the metrics)
     };
     const std::string t_text = " T=" + std::to_string(s.t);
     std::vector<Case> cases{{"prefill attention" + t_text, std::nullopt}};
-    const auto chosen = ops::choose_prefill_attention_coopmat_tiles(info, s.d, s.t, KvDtype::F16);
+    const ops::CoopMatLayouts layouts = ops::prefill_attention_coopmat_layouts(ctx);
+    const auto chosen = ops::choose_prefill_attention_coopmat_tiles(info, s.d, s.t, KvDtype::F16, layouts);
     if (chosen) {
       cases.push_back({"prefill attention coopmat" + t_text, chosen});
+      if (const auto why = ops::prefill_attention_coopmat_profile_unsupported(info, *chosen, s.d))
+        std::fprintf(stderr, "prefill attention coopmat stages%s: skipped, %s\n", t_text.c_str(), why->c_str());
+      else
+        cases.push_back({"prefill attention coopmat stages" + t_text, chosen, true});
       if (&s == &shapes.front())
-        for (const auto& t : ops::prefill_attention_coopmat_candidates(info, s.d, KvDtype::F16))
-          if (t.khr != chosen->khr || t.subgroups != chosen->subgroups || t.key_cols != chosen->key_cols)
+        for (const auto& t : ops::prefill_attention_coopmat_candidates(info, s.d, KvDtype::F16, layouts))
+          if (t.name() != chosen->name())
             cases.push_back({"prefill attention coopmat " + t.name() + t_text, t});
     } else if (const auto why = ops::prefill_attention_coopmat_unsupported(info, s.d, KvDtype::F16)) {
       std::fprintf(stderr, "prefill attention coopmat%s: skipped, %s\n", t_text.c_str(), why->c_str());
@@ -106,6 +133,7 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
     p.scale = 1.0f / std::sqrt(float(s.d));
     p.path = ops::PrefillAttentionPath::Scalar;
 
+    std::optional<vk::Buffer> clocks;  // the stage profile's, made by the first stages case
     std::vector<float> scalar_out;  // the whole output of the scalar kernel, once the first case ran
     const auto run_scalar_once = [&] {
       if (!scalar_out.empty()) return;
@@ -117,8 +145,13 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
     for (const Case& c : cases) {
       if (!options.filter.empty() && c.name.find(options.filter) == std::string::npos) continue;
       if (c.tiles) run_scalar_once();
+      if (c.stages && !clocks)
+        clocks.emplace(ctx.device(), ops::prefill_attention_coopmat_profile_words(p, *c.tiles) * 4,
+                       vk::MemoryKind::DeviceLocal, "bench stage clocks");
       const auto record = [&](vk::CommandStream& st) {
-        if (c.tiles)
+        if (c.stages)
+          ops::record_prefill_attention_stage_profile(ctx, st, p, *c.tiles, qb, kb, vb, ob, *clocks);
+        else if (c.tiles)
           ops::record_prefill_attention(ctx, st, p, *c.tiles, qb, kb, vb, ob);
         else
           ops::record_prefill_attention(ctx, st, p, qb, kb, vb, ob);
@@ -163,6 +196,7 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
         r.check = "all outputs vs scalar kernel, max abs diff " + std::to_string(diff) + (finite ? "" : " (non-finite)") +
                   " (tolerance " + std::to_string(kCoopMatTolerance) + "); 3 rows vs fp64 " + std::to_string(err);
       }
+      if (c.stages) record_stage_shares(ctx, p, *c.tiles, *clocks, r);
       results.push_back(r);
     }
   }

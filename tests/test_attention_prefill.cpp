@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "engine/ops/attention_prefill.hpp"
@@ -147,7 +148,13 @@ class PrefillAttention : public GpuTest {
     vk::CommandStream stream(device());
     const vk::BufferRange k_range(cache, 0, kv_bytes), v_range(cache, v_offset, kv_bytes);
     const vk::BufferRange o_range(o_buf, 0, o_count * 4);
-    if (tiles)
+    std::optional<vk::Buffer> clocks;
+    if (stage_clocks_) {
+      clocks.emplace(make_buffer(std::vector<uint32_t>(ops::prefill_attention_coopmat_profile_words(p, *cm_tiles_), 0),
+                                 "stage clocks"));
+      ops::record_prefill_attention_stage_profile(ctx(), stream, p, *cm_tiles_, q_buf, k_range, v_range, o_range,
+                                                  *clocks);
+    } else if (tiles)
       ops::record_prefill_attention(ctx(), stream, p, *tiles, q_buf, k_range, v_range, o_range);
     else if (cm_tiles_)
       ops::record_prefill_attention(ctx(), stream, p, *cm_tiles_, q_buf, k_range, v_range, o_range);
@@ -155,6 +162,7 @@ class PrefillAttention : public GpuTest {
       ops::record_prefill_attention(ctx(), stream, p, q_buf, k_range, v_range, o_range);
     stream.submit_and_wait();
     const std::vector<float> o_host = read<float>(o_buf, o_count);
+    if (stage_clocks_) *stage_clocks_ = read<uint32_t>(*clocks, ops::prefill_attention_coopmat_profile_words(p, *cm_tiles_));
 
     std::vector<float> out(size_t(s.t_q) * s.n_q * s.d);
     size_t touched_padding = 0;
@@ -180,6 +188,7 @@ class PrefillAttention : public GpuTest {
   // Which kernel run() records; the scalar one unless a test says otherwise.
   ops::PrefillAttentionPath path_ = ops::PrefillAttentionPath::Scalar;
   const ops::PrefillAttentionCoopMatTiles* cm_tiles_ = nullptr;
+  std::vector<uint32_t>* stage_clocks_ = nullptr;  // set (with cm_tiles_): run the stage-profiling variant into it
   double tolerance_ = kTolerance;
 };
 
@@ -560,6 +569,29 @@ TEST(PrefillAttentionCoopMatChoice, TilesFitSharedMemory) {
   EXPECT_EQ(t->shared_bytes, 2u * 32 * 136 * 2 + 8u * 16 * 36 * 4 + 8u * 16 * 40 * 2);
 }
 
+TEST(PrefillAttentionCoopMatChoice, RegisterSoftmaxFirstWhereTheLayoutAllowsIt) {
+  vk::DeviceInfo info = tensor_core_device();
+  ops::CoopMatLayouts layouts;
+  layouts.nv_quad = true;
+  const auto candidates = ops::prefill_attention_coopmat_candidates(info, 128, KvDtype::F16, layouts);
+  ASSERT_FALSE(candidates.empty());
+  EXPECT_TRUE(candidates.front().register_softmax);
+  EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(), [](const auto& t) { return !t.register_softmax; }));
+  // Only K and V stay in shared memory: 128 query rows against 64 keys fit 48 KiB.
+  const auto t = ops::choose_prefill_attention_coopmat_tiles(info, 128, 4096, KvDtype::F16, layouts);
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->register_softmax);
+  EXPECT_EQ(t->subgroups, 8u);
+  EXPECT_EQ(t->key_cols, 64u);
+  EXPECT_EQ(t->shared_bytes, 2u * 64 * 136 * 2);
+  EXPECT_EQ(t->name(), "nv rs 128x64");
+  // Without the layout (or with it for the other API only), no register-softmax tile is offered.
+  layouts = {};
+  layouts.khr_quad = true;
+  for (const auto& c : ops::prefill_attention_coopmat_candidates(info, 128, KvDtype::F16, layouts))
+    EXPECT_FALSE(c.register_softmax) << c.name();
+}
+
 TEST_F(PrefillAttention, AutoPathAndForcedPaths) {
   Shape s;
   s.n_q = 4;
@@ -638,12 +670,60 @@ TEST_F(PrefillAttentionCoopMat, EveryTileOfThisDevice) {
     s.n_kv = 1;
     s.t_q = 200;
     s.q_offset = 17;
-    for (const auto& tiles : ops::prefill_attention_coopmat_candidates(device().info(), uint32_t(d), KvDtype::F16)) {
+    const ops::CoopMatLayouts layouts = ops::prefill_attention_coopmat_layouts(ctx());
+    for (const auto& tiles :
+         ops::prefill_attention_coopmat_candidates(device().info(), uint32_t(d), KvDtype::F16, layouts)) {
       cm_tiles_ = &tiles;
       expect_matches_reference(s, 55u + uint32_t(d));
     }
     cm_tiles_ = nullptr;
   }
+}
+
+TEST_F(PrefillAttentionCoopMat, StageProfileKeepsTheOutputAndClocksEveryWorkingSubgroup) {
+  if (!use_coopmat(128)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
+  Shape s;
+  s.d = 128;
+  s.n_q = 4;
+  s.n_kv = 1;
+  s.t_q = 200;
+  s.q_offset = 17;
+  const auto tiles = ops::choose_prefill_attention_coopmat_tiles(device().info(), 128, uint32_t(s.t_q), KvDtype::F16,
+                                                                 ops::prefill_attention_coopmat_layouts(ctx()));
+  ASSERT_TRUE(tiles);
+  if (const auto why = ops::prefill_attention_coopmat_profile_unsupported(device().info(), *tiles, 128))
+    GTEST_SKIP() << "stage profile: " << *why;
+  std::vector<uint32_t> clocks;
+  cm_tiles_ = &*tiles;
+  stage_clocks_ = &clocks;
+  expect_matches_reference(s, 71);
+  stage_clocks_ = nullptr;
+  cm_tiles_ = nullptr;
+  // Slots are (head, workgroup, subgroup)-major; workgroup x owns rows from (workgroups - 1 - x) * query_rows on.
+  const size_t stages = ops::prefill_attention_coopmat_stage_names().size();
+  const uint32_t rows_per_wg = tiles->query_rows();
+  const uint32_t workgroups = (uint32_t(s.t_q) + rows_per_wg - 1) / rows_per_wg;
+  ASSERT_EQ(clocks.size(), size_t(s.n_q) * workgroups * tiles->subgroups * stages);
+  size_t working = 0, idle = 0;
+  for (uint32_t h = 0; h < uint32_t(s.n_q); ++h)
+    for (uint32_t x = 0; x < workgroups; ++x)
+      for (uint32_t g = 0; g < tiles->subgroups; ++g) {
+        const size_t slot = ((size_t(h) * workgroups + x) * tiles->subgroups + g) * stages;
+        const uint32_t row0 = (workgroups - 1 - x) * rows_per_wg;
+        const bool has_rows = 16 * g < std::min(rows_per_wg, uint32_t(s.t_q) - row0);
+        const uint32_t qk = clocks[slot + 2], softmax = clocks[slot + 3], pv = clocks[slot + 4];
+        if (has_rows) {
+          ++working;
+          EXPECT_GT(qk, 0u) << h << " " << x << " " << g;
+          EXPECT_GT(softmax, 0u) << h << " " << x << " " << g;
+          EXPECT_GT(pv, 0u) << h << " " << x << " " << g;
+        } else {
+          ++idle;
+          EXPECT_EQ(qk + softmax + pv, 0u) << h << " " << x << " " << g;
+        }
+      }
+  EXPECT_GT(working, 0u);
+  EXPECT_GT(idle, 0u);  // 200 rows leave the last subgroups of one workgroup per head without rows
 }
 
 TEST_F(PrefillAttentionCoopMat, LongSequenceAndDominantKey) {

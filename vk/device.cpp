@@ -106,6 +106,7 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   if (info_.memory_budget_ext) enabled.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   if (info_.coopmat_khr) enabled.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (info_.coopmat_nv) enabled.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  if (info_.subgroup_clock) enabled.push_back(VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
   const bool size_control_ext = has_extension(extensions, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
   if (info_.subgroup_size_control && info_.api_version < VK_API_VERSION_1_3)
     enabled.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
@@ -115,6 +116,7 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   VkPhysicalDeviceSubgroupSizeControlFeatures size_control{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES};
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceShaderClockFeaturesKHR clock{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
@@ -146,6 +148,11 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
     coopmat.cooperativeMatrix = VK_TRUE;
     *tail = &coopmat;
     tail = &coopmat.pNext;
+  }
+  if (info_.subgroup_clock) {
+    clock.shaderSubgroupClock = VK_TRUE;
+    *tail = &clock;
+    tail = &clock.pNext;
   }
   if (info_.coopmat_nv) {
     coopmat_nv.cooperativeMatrix = VK_TRUE;

@@ -85,6 +85,7 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.memory_budget_ext = has_extension(extensions, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   info.coopmat_khr = has_extension(extensions, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   info.coopmat_nv = has_extension(extensions, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  info.subgroup_clock = has_extension(extensions, VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
 
   VkPhysicalDeviceSubgroupSizeControlProperties size_control{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
@@ -132,10 +133,15 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv_features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceShaderClockFeaturesKHR clock_features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
   void** tail = &f12.pNext;
+  if (info.subgroup_clock) {
+    *tail = &clock_features;
+    tail = &clock_features.pNext;
+  }
   if (size_control_ext) {
     *tail = &size_control_features;
     tail = &size_control_features.pNext;
@@ -157,6 +163,7 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.vulkan_memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
   info.coopmat_khr = info.coopmat_khr && coopmat_features.cooperativeMatrix;
   info.coopmat_nv = info.coopmat_nv && coopmat_nv_features.cooperativeMatrix;
+  info.subgroup_clock = info.subgroup_clock && clock_features.shaderSubgroupClock;
 
   if (info.coopmat_khr) {
     auto get_shapes = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
@@ -242,7 +249,8 @@ std::string format_device_info(const DeviceInfo& info) {
       << ", 8-bit storage " << (info.storage_8bit ? "yes" : "no") << "\n";
   out << "  timestamps on compute queue " << (info.timestamps_on_compute ? "yes" : "no") << ", period "
       << info.timestamp_period_ns << " ns\n";
-  out << "  vulkan memory model " << (info.vulkan_memory_model ? "yes" : "no") << "\n";
+  out << "  vulkan memory model " << (info.vulkan_memory_model ? "yes" : "no") << ", subgroup shader clock "
+      << (info.subgroup_clock ? "yes" : "no") << "\n";
   const auto shapes = [&](const std::vector<CoopMatShape>& list) {
     for (const auto& s : list)
       out << "    " << s.m << "x" << s.n << "x" << s.k << " A " << s.a_type << " B " << s.b_type << " C " << s.c_type

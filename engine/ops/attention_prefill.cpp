@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/pipelines.hpp"
+#include "shader_registry.hpp"
 
 namespace ckv::ops {
 
@@ -130,14 +131,24 @@ void record_validated(vk::Context& ctx, vk::CommandStream& stream, const Prefill
   stream.dispatch(pipeline, {q, k, v, o}, push, query_tiles, p.n_q);
 }
 
+uint32_t coopmat_query_tiles(const PrefillAttentionParams& p, const PrefillAttentionCoopMatTiles& tiles) {
+  return (p.t_q + tiles.query_rows() - 1) / tiles.query_rows();
+}
+
+// `clocks` set: the stage-profiling variant, with the clocks buffer as binding 4.
 void record_validated(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& p,
                       const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q, const vk::BufferRange& k,
-                      const vk::BufferRange& v, const vk::BufferRange& o) {
+                      const vk::BufferRange& v, const vk::BufferRange& o,
+                      const vk::BufferRange* clocks = nullptr) {
   const Push push = push_for(p);
-  const auto& pipeline = shader_pipeline(ctx, prefill_attention_coopmat_variant(tiles, p.head_dim), 4, sizeof(Push),
-                                         {32 * tiles.subgroups}, tiles.required_subgroup_size);
-  const uint32_t query_tiles = (p.t_q + tiles.query_rows() - 1) / tiles.query_rows();
-  stream.dispatch(pipeline, {q, k, v, o}, push, query_tiles, p.n_q);
+  std::string variant = prefill_attention_coopmat_variant(tiles, p.head_dim);
+  if (clocks) variant += "_profile";
+  const auto& pipeline = shader_pipeline(ctx, variant, clocks ? 5 : 4, sizeof(Push), {32 * tiles.subgroups},
+                                         tiles.required_subgroup_size);
+  if (clocks)
+    stream.dispatch(pipeline, {q, k, v, o, *clocks}, push, coopmat_query_tiles(p, tiles), p.n_q);
+  else
+    stream.dispatch(pipeline, {q, k, v, o}, push, coopmat_query_tiles(p, tiles), p.n_q);
 }
 
 // The kernel reads K and V as 16-byte vectors from the start of each range.
@@ -208,7 +219,8 @@ void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const
   if (prefill_attention_uses_coopmat(info, p)) {
     if (const auto why = prefill_attention_coopmat_unsupported(info, p.head_dim, p.kv_dtype))
       fail("the tensor-core kernel cannot run: " + *why);
-    const auto tiles = choose_prefill_attention_coopmat_tiles(info, p.head_dim, p.t_q, p.kv_dtype);
+    const auto tiles = choose_prefill_attention_coopmat_tiles(info, p.head_dim, p.t_q, p.kv_dtype,
+                                                              prefill_attention_coopmat_layouts(ctx));
     if (!tiles) fail("no tensor-core tile fits " + str(info.shared_memory_bytes) + " bytes of shared memory");
     validate_coopmat_ranges(k, v);
     record_validated(ctx, stream, p, *tiles, q, k, v, o);
@@ -233,22 +245,68 @@ void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const
   record_validated(ctx, stream, p, tiles, q, k, v, o);
 }
 
+namespace {
+
+void validate_coopmat_tiles(vk::Context& ctx, const PrefillAttentionParams& p,
+                            const PrefillAttentionCoopMatTiles& tiles) {
+  const vk::DeviceInfo& info = ctx.device().info();
+  if (const auto why = prefill_attention_coopmat_unsupported(info, p.head_dim, p.kv_dtype))
+    fail("the tensor-core kernel cannot run: " + *why);
+  const auto candidates =
+      prefill_attention_coopmat_candidates(info, p.head_dim, p.kv_dtype, prefill_attention_coopmat_layouts(ctx));
+  const bool supported = std::any_of(candidates.begin(), candidates.end(), [&](const PrefillAttentionCoopMatTiles& t) {
+    return t.khr == tiles.khr && t.subgroups == tiles.subgroups && t.key_cols == tiles.key_cols &&
+           t.required_subgroup_size == tiles.required_subgroup_size && t.register_softmax == tiles.register_softmax;
+  });
+  if (!supported) fail("tensor-core tile " + tiles.name() + " is not supported for head_dim " + str(p.head_dim) +
+                       " on this device");
+}
+
+}  // namespace
+
 void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& p,
                               const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
                               const vk::BufferRange& k, const vk::BufferRange& v, const vk::BufferRange& o) {
   validate(p, q, k, v, o);
-  const vk::DeviceInfo& info = ctx.device().info();
-  if (const auto why = prefill_attention_coopmat_unsupported(info, p.head_dim, p.kv_dtype))
-    fail("the tensor-core kernel cannot run: " + *why);
-  const auto candidates = prefill_attention_coopmat_candidates(info, p.head_dim, p.kv_dtype);
-  const bool supported = std::any_of(candidates.begin(), candidates.end(), [&](const PrefillAttentionCoopMatTiles& t) {
-    return t.khr == tiles.khr && t.subgroups == tiles.subgroups && t.key_cols == tiles.key_cols &&
-           t.required_subgroup_size == tiles.required_subgroup_size;
-  });
-  if (!supported) fail("tensor-core tile " + tiles.name() + " is not supported for head_dim " + str(p.head_dim) +
-                       " on this device");
+  validate_coopmat_tiles(ctx, p, tiles);
   validate_coopmat_ranges(k, v);
   record_validated(ctx, stream, p, tiles, q, k, v, o);
+}
+
+const std::vector<std::string>& prefill_attention_coopmat_stage_names() {
+  static const std::vector<std::string> names{"q", "stage_kv", "qk", "softmax", "pv", "output"};
+  return names;
+}
+
+std::optional<std::string> prefill_attention_coopmat_profile_unsupported(const vk::DeviceInfo& info,
+                                                                         const PrefillAttentionCoopMatTiles& tiles,
+                                                                         uint32_t head_dim) {
+  if (!info.subgroup_clock) return "the device has no subgroup shader clock (VK_KHR_shader_clock)";
+  if (!shaders::has(prefill_attention_coopmat_variant(tiles, head_dim) + "_profile"))
+    return "no profiling variant for head_dim " + str(head_dim) + " (built for 128)";
+  return std::nullopt;
+}
+
+uint64_t prefill_attention_coopmat_profile_words(const PrefillAttentionParams& p,
+                                                 const PrefillAttentionCoopMatTiles& tiles) {
+  return uint64_t(coopmat_query_tiles(p, tiles)) * p.n_q * tiles.subgroups *
+         prefill_attention_coopmat_stage_names().size();
+}
+
+void record_prefill_attention_stage_profile(vk::Context& ctx, vk::CommandStream& stream,
+                                            const PrefillAttentionParams& p,
+                                            const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
+                                            const vk::BufferRange& k, const vk::BufferRange& v,
+                                            const vk::BufferRange& o, const vk::BufferRange& clocks) {
+  validate(p, q, k, v, o);
+  validate_coopmat_tiles(ctx, p, tiles);
+  validate_coopmat_ranges(k, v);
+  if (const auto why = prefill_attention_coopmat_profile_unsupported(ctx.device().info(), tiles, p.head_dim))
+    fail("the stage profile cannot run: " + *why);
+  if (clocks.bytes() < prefill_attention_coopmat_profile_words(p, tiles) * 4)
+    fail("the clocks buffer holds " + str(clocks.bytes()) + " bytes, the profile writes " +
+         str(prefill_attention_coopmat_profile_words(p, tiles) * 4));
+  record_validated(ctx, stream, p, tiles, q, k, v, o, &clocks);
 }
 
 }  // namespace ckv::ops

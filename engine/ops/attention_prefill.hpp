@@ -67,24 +67,38 @@ struct PrefillAttentionCoopMatTiles {
   uint32_t key_cols = 0;       // keys per tile: 32 or 64
   uint32_t required_subgroup_size = 0;  // 32 when set through subgroup size control, 0 when the device has 32
   uint32_t shared_bytes = 0;
+  bool register_softmax = false;  // the variant that keeps S and P in registers (needs the quad fragment layout)
   uint32_t query_rows() const { return 16 * subgroups; }
-  std::string name() const;  // e.g. "nv 128x32"
+  std::string name() const;  // e.g. "nv 128x32", "khr rs 128x64"
 };
+
+// Which cooperative-matrix APIs put their 16x16 accumulator and A elements in the quad layout the register-softmax
+// variant needs (engine/ops/coopmat_layout.hpp finds out on a device; all false means only the shared-memory
+// softmax runs).
+struct CoopMatLayouts {
+  bool khr_quad = false, nv_quad = false;
+};
+
+// Probes the device behind ctx once (cached per device) for the APIs the kernel could use.
+CoopMatLayouts prefill_attention_coopmat_layouts(vk::Context& ctx);
 
 // Why the tensor-core kernel cannot run for head_dim / kv_dtype on this device, or nullopt when it can.
 std::optional<std::string> prefill_attention_coopmat_unsupported(const vk::DeviceInfo& info, uint32_t head_dim,
                                                                  KvDtype kv_dtype);
 
 // Every tile shape the tensor-core kernel supports for head_dim on this device (empty when it cannot run): the KHR
-// variant's first where it can run, then the NV variant's; each tallest first, then widest.
+// variant's first where it can run, then the NV variant's; within each, the register-softmax tiles first where the
+// layout allows them, then the shared-memory ones; each tallest first, then widest.
 std::vector<PrefillAttentionCoopMatTiles> prefill_attention_coopmat_candidates(const vk::DeviceInfo& info,
-                                                                               uint32_t head_dim, KvDtype kv_dtype);
+                                                                               uint32_t head_dim, KvDtype kv_dtype,
+                                                                               CoopMatLayouts layouts = {});
 
 // The tallest (then widest) candidate of the preferred API (KHR, else NV) no taller than the chunk needs; nullopt
 // when there is none.
 std::optional<PrefillAttentionCoopMatTiles> choose_prefill_attention_coopmat_tiles(const vk::DeviceInfo& info,
                                                                                   uint32_t head_dim, uint32_t t_q,
-                                                                                  KvDtype kv_dtype);
+                                                                                  KvDtype kv_dtype,
+                                                                                  CoopMatLayouts layouts = {});
 
 // True when the environment has CKV_PREFILL_ATTENTION=scalar (read once).
 bool prefill_attention_scalar_forced();
@@ -99,5 +113,29 @@ bool prefill_attention_uses_coopmat(const vk::DeviceInfo& info, const PrefillAtt
 void record_prefill_attention(vk::Context& ctx, vk::CommandStream& stream, const PrefillAttentionParams& params,
                               const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
                               const vk::BufferRange& k, const vk::BufferRange& v, const vk::BufferRange& o);
+
+// ---- Stage profile of the tensor-core kernel (its _profile variants, head_dim 128) ----
+// The same attention, plus the shader-clock cycles every subgroup spent in each stage of the kernel, in the order
+// of prefill_attention_coopmat_stage_names(): Q into registers, K/V staging with its two barriers, S = Q K^T, the
+// softmax, the O rescale with P V, the output. Cycles are the subgroup's own clock (VK_KHR_shader_clock,
+// shaderSubgroupClock); a stage that issues loads or matrix products without waiting for them is charged less
+// and the stage that first uses their results more.
+const std::vector<std::string>& prefill_attention_coopmat_stage_names();
+
+// Why the stage profile cannot run with these tiles, or nullopt when it can.
+std::optional<std::string> prefill_attention_coopmat_profile_unsupported(const vk::DeviceInfo& info,
+                                                                         const PrefillAttentionCoopMatTiles& tiles,
+                                                                         uint32_t head_dim);
+
+// uint32 words the clocks buffer needs: one per stage for every subgroup of the dispatch.
+uint64_t prefill_attention_coopmat_profile_words(const PrefillAttentionParams& params,
+                                                 const PrefillAttentionCoopMatTiles& tiles);
+
+// Runs the profiling variant; clocks receives prefill_attention_coopmat_profile_words() uint32 (subgroup-major).
+void record_prefill_attention_stage_profile(vk::Context& ctx, vk::CommandStream& stream,
+                                            const PrefillAttentionParams& params,
+                                            const PrefillAttentionCoopMatTiles& tiles, const vk::BufferRange& q,
+                                            const vk::BufferRange& k, const vk::BufferRange& v,
+                                            const vk::BufferRange& o, const vk::BufferRange& clocks);
 
 }  // namespace ckv::ops
