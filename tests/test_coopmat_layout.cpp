@@ -73,7 +73,10 @@ TEST_F(CoopMatLayoutProbe, EveryPositionOnceForEachType) {
         line += " |";
         for (uint32_t i = 0; i < kElements; ++i) {
           const uint32_t position = (*words)[(type * kLanes + l) * kElements + i];
-          line += " " + std::to_string(position / 16) + "," + std::to_string(position % 16);
+          line += ' ';
+          line += std::to_string(position / 16);
+          line += ',';
+          line += std::to_string(position % 16);
         }
       }
       std::printf("%s\n", line.c_str());
