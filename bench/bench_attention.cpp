@@ -319,7 +319,7 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
 }
 
 // Split shapes and chunk sizes around the default at one long context, and chunk sizes alone (default split
-// shape) at 32 K and 128 K (GPU preset only): which ones a device wants.
+// shape) at 512 (a CompressKV cache), 32 K and 128 K (GPU preset only): which ones a device wants.
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options) {
   std::vector<BenchResult> results;
   if (options.preset != Preset::Gpu) return results;
@@ -351,11 +351,13 @@ std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions
           }
     }
   }
-  for (uint32_t length : {32768u, 131072u}) {
+  // L = 512 is a CompressKV cache at budget 512; chunks longer than L are left out.
+  for (uint32_t length : {512u, 32768u, 131072u}) {
     const std::string chunks_prefix = "decode chunks L=" + std::to_string(length);
     if (!wanted(chunks_prefix)) continue;
     DecodeCase c(ctx, {32, 8, 128, length}, true, 0);
-    for (uint32_t chunk : {64u, 128u, 256u, 512u, 1024u, 4096u}) {
+    for (uint32_t chunk : {16u, 32u, 64u, 128u, 256u, 512u, 1024u, 4096u}) {
+      if (chunk > length || (length > 512 && chunk < 64)) continue;
       c.p.chunk_size = chunk;
       c.resize_scratch(ctx);
       results.push_back(c.run(ctx, options, chunks_prefix + " chunk=" + std::to_string(chunk), nullptr));

@@ -17,9 +17,15 @@ constexpr uint32_t kMaxHeadDim = 256;
 // (bench/RESULTS.md run 3: 203 µs against 326 µs for 1024 workgroups and 2 rows).
 constexpr uint32_t kTargetWorkgroups = 256;
 constexpr uint32_t kDefaultRowsPerTeam = 4;
-constexpr uint32_t kMinChunk = 128;           // keeps the per-chunk merge and partials small next to the reads
+// Keeps the per-chunk merge and partials small next to the reads; at L = 512 (a CompressKV cache) chunks of 64 took
+// 10.0 us against 11.2 for 128 and 12.5 for 16 (H200, RESULTS run 13).
+constexpr uint32_t kMinChunk = 64;
 constexpr uint32_t kChunkRounding = 64;
-constexpr uint32_t kRegisterFloats = 64;      // target floats of query slice (and as many of output) per thread
+// Target floats of query slice (and as many of output) per thread. 32 (16 lanes, one 16-byte vector each per row at
+// d = 128) with 256-thread workgroups: 45.3 us at 32 K on an H200 against 50.4 us for 64 (8 lanes) and 128 threads,
+// the best of the 108 shapes swept with the clock held up (RESULTS run 13, r13f).
+constexpr uint32_t kRegisterFloats = 32;
+constexpr uint32_t kSplitWorkgroup = 256;
 constexpr uint32_t kReduceWorkgroup = 128;
 constexpr uint32_t kMaxChunks = 65535;
 // Register-array bounds of the split shader (MAX_VPL, MAX_ROWS in attention_decode_split.comp).
@@ -58,6 +64,14 @@ void check_size(const vk::BufferRange& range, uint64_t need, const char* what) {
          "' has " + std::to_string(range.bytes()));
 }
 
+uint64_t split_shared_bytes(const DecodeAttentionParams& p, const DecodeAttentionShape& s) {
+  const uint64_t group = p.n_q / p.n_kv;
+  const uint64_t teams = s.workgroup / s.lanes;
+  uint64_t shared_floats = 2 * teams * group + group + uint64_t(s.workgroup) * elems_per_vec(p.kv_dtype);
+  if (!s.shuffle) shared_floats += uint64_t(s.workgroup) * s.rows_per_team * group;
+  return shared_floats * 4;
+}
+
 void check_split_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p, const DecodeAttentionShape& s) {
   const uint32_t vecs_per_row = p.head_dim / elems_per_vec(p.kv_dtype);
   const std::string lanes = "shape lanes " + std::to_string(s.lanes);
@@ -76,12 +90,9 @@ void check_split_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p
     if (s.lanes > dev.min_subgroup_size) fail(lanes + " exceeds the smallest subgroup size");
     if (s.workgroup % dev.max_subgroup_size) fail("shape workgroup must hold whole subgroups for shuffles");
   }
-  const uint64_t group = p.n_q / p.n_kv;
-  const uint64_t teams = s.workgroup / s.lanes;
-  uint64_t shared_floats = 2 * teams * group + group + uint64_t(s.workgroup) * elems_per_vec(p.kv_dtype);
-  if (!s.shuffle) shared_floats += uint64_t(s.workgroup) * s.rows_per_team * group;
-  if (shared_floats * 4 > dev.shared_memory_bytes)
-    fail("shape needs " + std::to_string(shared_floats * 4) + " bytes of shared memory, device has " +
+  const uint64_t shared_bytes = split_shared_bytes(p, s);
+  if (shared_bytes > dev.shared_memory_bytes)
+    fail("shape needs " + std::to_string(shared_bytes) + " bytes of shared memory, device has " +
          std::to_string(dev.shared_memory_bytes));
 }
 
@@ -118,8 +129,13 @@ DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& dev, co
   DecodeAttentionShape shape;
   shape.lanes = lanes;
   shape.rows_per_team = kDefaultRowsPerTeam;
-  shape.shuffle =
-      dev.subgroup_shuffle && lanes <= dev.min_subgroup_size && shape.workgroup % dev.max_subgroup_size == 0;
+  // The largest workgroup up to kSplitWorkgroup that the device takes and whose shared arrays fit.
+  for (uint32_t workgroup = kSplitWorkgroup; workgroup >= lanes; workgroup /= 2) {
+    shape.workgroup = workgroup;
+    shape.shuffle =
+        dev.subgroup_shuffle && lanes <= dev.min_subgroup_size && workgroup % dev.max_subgroup_size == 0;
+    if (workgroup <= dev.max_workgroup_invocations && split_shared_bytes(p, shape) <= dev.shared_memory_bytes) break;
+  }
   return shape;
 }
 
