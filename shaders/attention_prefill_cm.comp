@@ -44,27 +44,8 @@
 #extension GL_ARB_shader_clock : require
 #endif
 
-#if defined(COOPMAT_KHR)
-#extension GL_KHR_cooperative_matrix : require
-#define MAT_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
-#define MAT_B coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
-#define MAT_ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
-#define LOAD_ROW_MAJOR(m, arr, at, stride) coopMatLoad(m, arr, at, stride, gl_CooperativeMatrixLayoutRowMajor)
-#define LOAD_COL_MAJOR(m, arr, at, stride) coopMatLoad(m, arr, at, stride, gl_CooperativeMatrixLayoutColumnMajor)
-#define STORE_ROW_MAJOR(m, arr, at, stride) coopMatStore(m, arr, at, stride, gl_CooperativeMatrixLayoutRowMajor)
-#define MUL_ADD(a, b, c) coopMatMulAdd(a, b, c)
-#elif defined(COOPMAT_NV)
-#extension GL_NV_cooperative_matrix : require
-#define MAT_A fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define MAT_B fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define MAT_ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define LOAD_ROW_MAJOR(m, arr, at, stride) coopMatLoadNV(m, arr, at, stride, false)
-#define LOAD_COL_MAJOR(m, arr, at, stride) coopMatLoadNV(m, arr, at, stride, true)
-#define STORE_ROW_MAJOR(m, arr, at, stride) coopMatStoreNV(m, arr, at, stride, false)
-#define MUL_ADD(a, b, c) coopMatMulAddNV(a, b, c)
-#else
-#error "define COOPMAT_KHR or COOPMAT_NV"
-#endif
+#extension GL_GOOGLE_include_directive : require  // the KHR tools (glslang 13) ask for it
+#include "coopmat.glsl"
 
 #if !defined(HEAD_DIM) || !defined(BC)
 #error "define HEAD_DIM and BC"

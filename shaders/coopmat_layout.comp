@@ -9,19 +9,8 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
-#if defined(COOPMAT_KHR)
-#extension GL_KHR_cooperative_matrix : require
-#define MAT_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
-#define MAT_ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
-#define LOAD_ROW_MAJOR(m, arr, at, stride) coopMatLoad(m, arr, at, stride, gl_CooperativeMatrixLayoutRowMajor)
-#elif defined(COOPMAT_NV)
-#extension GL_NV_cooperative_matrix : require
-#define MAT_A fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define MAT_ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define LOAD_ROW_MAJOR(m, arr, at, stride) coopMatLoadNV(m, arr, at, stride, false)
-#else
-#error "define COOPMAT_KHR or COOPMAT_NV"
-#endif
+#extension GL_GOOGLE_include_directive : require  // the KHR tools (glslang 13) ask for it
+#include "coopmat.glsl"
 
 layout(local_size_x = 32) in;
 layout(std430, binding = 0) writeonly buffer Out { uint out_words[]; };
