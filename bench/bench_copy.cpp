@@ -75,7 +75,8 @@ std::vector<BenchResult> bench_copy(vk::Context& ctx, const BenchOptions& option
     add(512ull << 20, false, 0);
     add(1ull << 30, false, 256ull << 20);  // same buffer size as above, dispatches of the fast size
     // The first size once more, after the large buffers came and went: tells a size effect from a state the
-    // process got into (on an H200 this case is 2.6x slower than the first one, even on the very same memory).
+    // process got into (on an H200 it read 2.6x slower with a short warm-up, which let the clock drop;
+    // bench/RESULTS.md run 13).
     if (add(sizes.front(), false, 0)) results.back().name += " again";
   }
   return results;

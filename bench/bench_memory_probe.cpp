@@ -1,8 +1,9 @@
 // Memory-state probe (GPU preset, only when CKV_MEMORY_PROBE is set): a script of steps that times copies around
-// other allocations, to find what makes a process's copies slow after large buffers (bench/RESULTS.md run 12).
+// other allocations, to find what made a process's copies slow after large buffers (bench/RESULTS.md run 12; run 13
+// traced it to the GPU clock dropping while the host worked).
 // Steps, comma-separated: cN copy N MiB (timed), bN allocate N MiB and keep it untouched, fN the same filled
-// with zeros, x free everything kept, sN sleep N ms, uN N uploads of 256 KiB (each with its own staging buffer
-// and submission, as vk::upload_bytes does), tN N device-to-device vkCmdCopyBuffer of 256 KiB in N submissions,
+// with zeros, x free everything kept, sN sleep N ms, uN N uploads of 256 KiB (each its own vk::upload_bytes call
+// and submission), tN N device-to-device vkCmdCopyBuffer of 256 KiB in N submissions,
 // aN N host-visible 256 KiB buffers created and freed. Example: CKV_MEMORY_PROBE=c64,b1024,c64,x,s2000,c64
 #include <chrono>
 #include <cstdlib>

@@ -55,9 +55,9 @@ class Device {
   void note_allocation(int64_t bytes);
 
   // The host-visible buffer that uploads (MemoryKind::Upload) or downloads (Readback) go through, grown to at
-  // least `bytes`; hold staging_mutex() while using it. Kept for the device's life: on one H200, creating and
-  // freeing a few thousand host-visible buffers made every later device-memory access of the process 2.6x slower
-  // (bench/RESULTS.md run 12, memory probe; another machine did not show it).
+  // least `bytes`; hold staging_mutex() while using it. Kept for the device's life, so that a transfer does not
+  // create and free a host-visible buffer each time (thousands of them kept an H200 idle long enough to drop its
+  // clock in run 12's memory probe; bench/RESULTS.md run 13).
   Buffer& staging_buffer(MemoryKind kind, VkDeviceSize bytes);
   std::mutex& staging_mutex() { return staging_mutex_; }
 
