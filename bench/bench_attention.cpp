@@ -246,6 +246,9 @@ struct DecodeCase {
   void resize_scratch(vk::Context& ctx) {
     scratch = vk::Buffer(ctx.device(), ops::decode_attention_scratch_bytes(p), vk::MemoryKind::DeviceLocal,
                          "bench scratch");
+    vk::CommandStream zero(ctx.device(), 0);
+    zero.fill(scratch, 0);  // the arrival counters start at zero
+    zero.submit_and_wait();
   }
 
   // Times the kernel (with `shape` when given), cycling through the K/V copies, and checks two heads' outputs.
@@ -304,6 +307,9 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
     // The default shape, then the same buffers with each chunk one run of rows, as before interleaving (each case
     // filtered on its own name, so that either can run first in a process of its own).
     std::vector<std::pair<std::string, std::optional<ops::DecodeAttentionShape>>> variants = {{name, std::nullopt}};
+    ops::DecodeAttentionShape two_passes = ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));
+    two_passes.merge_in_split = false;  // the separate reduce pass, as before the merge moved into the split pass
+    variants.push_back({name + " two passes", two_passes});
     if (s.t >= 32768) {
       ops::DecodeAttentionShape contiguous =
           ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));

@@ -17,7 +17,9 @@
 //
 // Defines: KV_F32 (f32 cache; default f16 packed in pairs), USE_SHUFFLE (lanes reduce dot products with
 // subgroupShuffleXor; otherwise through shared memory), WITH_PROBS (also writes every key's log2-domain logit
-// to the probabilities buffer; the reduce pass normalises it).
+// to the probabilities buffer; the reduce pass normalises it), MERGE_LAST (no reduce pass: each workgroup counts
+// itself done on its KV head's arrival counter, and the last one of the head merges every chunk's partials into
+// the group's outputs, then sets the counter back to 0 for the next dispatch).
 #include "common.glsl"
 #if USE_SHUFFLE
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -54,7 +56,14 @@ layout(std430, binding = 0) readonly buffer Queries { vec4 q_vec[]; };
 layout(std430, binding = 1) readonly buffer Keys { uvec4 k_vec[]; };
 layout(std430, binding = 2) readonly buffer Values { uvec4 v_vec[]; };
 // [n_q][n_chunks] pairs (m, l), then o [n_q][n_chunks][HEAD_DIM].
+#if MERGE_LAST
+// Coherent: the merging workgroup reads what the others wrote.
+layout(std430, binding = 3) coherent buffer Partials { float partials[]; };
+layout(std430, binding = 4) writeonly buffer Output { float out_o[]; };  // [n_q][HEAD_DIM]
+layout(std430, binding = 5) buffer Arrivals { uint arrivals[]; };       // [n_kv], 0 between dispatches
+#else
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
+#endif
 #if WITH_PROBS
 layout(std430, binding = 4) writeonly buffer Logits { float logits_out[]; };  // [n_q][kv_length]
 #endif
@@ -71,6 +80,10 @@ layout(push_constant) uniform Push {
 shared float team_m[TEAMS * GROUP];
 shared float team_l[TEAMS * GROUP];
 shared float chunk_m[GROUP];
+#if MERGE_LAST
+shared float head_inv_sum[GROUP];
+shared bool merges;
+#endif
 shared vec4 merge_buf[THREADS * VEC4_PER_VEC];
 #if !USE_SHUFFLE
 shared float partial_dots[THREADS * N_LOGITS];
@@ -281,4 +294,37 @@ void main() {
     }
     barrier();
   }
+#if MERGE_LAST
+  // Release this workgroup's partials, then count it in; the last of the head's n_chunks workgroups merges.
+  memoryBarrierBuffer();
+  barrier();
+  if (tid == 0u) {
+    merges = atomicAdd(arrivals[kv_head], 1u) == pc.n_chunks - 1u;
+    if (merges) atomicExchange(arrivals[kv_head], 0u);  // every workgroup of the head has counted itself
+  }
+  barrier();
+  if (!merges) return;  // uniform: `merges` is shared
+  memoryBarrierBuffer();
+  // The reduce pass's merge for the group's heads: M = max m_c, L = sum l_c 2^(m_c - M),
+  // O = sum o_c 2^(m_c - M) / L.
+  if (tid < GROUP) {
+    const uint pair0 = (head0 + tid) * pc.n_chunks;
+    float global_max = NO_MAX;
+    for (uint c = 0u; c < pc.n_chunks; ++c) global_max = max(global_max, partials[2u * (pair0 + c)]);
+    float sum = 0.0;
+    for (uint c = 0u; c < pc.n_chunks; ++c)
+      sum += partials[2u * (pair0 + c) + 1u] * exp2(partials[2u * (pair0 + c)] - global_max);
+    chunk_m[tid] = global_max;
+    head_inv_sum[tid] = 1.0 / sum;  // >= 1: the chunk holding the largest logit contributes 2^0
+  }
+  barrier();
+  for (uint t = tid; t < GROUP * HEAD_DIM; t += THREADS) {
+    const uint h = t / HEAD_DIM, dim = t % HEAD_DIM;
+    const uint pair0 = (head0 + h) * pc.n_chunks;
+    float acc = 0.0;
+    for (uint c = 0u; c < pc.n_chunks; ++c)
+      acc += partials[o_base + (pair0 + c) * HEAD_DIM + dim] * exp2(partials[2u * (pair0 + c)] - chunk_m[h]);
+    out_o[(head0 + h) * HEAD_DIM + dim] = acc * head_inv_sum[h];
+  }
+#endif
 }

@@ -11,7 +11,10 @@
 //
 // Defines: one WTYPE_* (see quant_types.glsl), USE_SUBGROUP_ADD, WEIGHTS_VEC4 (F32/F16 rows on 16-byte boundaries),
 // NORM_INPUT: each input vector goes through an RMS norm on the way in, x · w / sqrt(mean(x²) + eps), so the
-// product needs no separate norm pass (every workgroup computes the vector's mean square itself).
+// product needs no separate norm pass (every workgroup computes the vector's mean square itself); GATED: the
+// binding holds two matrices of the same shape and type, W_gate and, up_delta bytes further, W_up; a workgroup takes
+// the same ROWS rows of both and writes silu(W_gate x) * (W_up x) (Llama's SwiGLU), so the FFN needs no separate
+// SiLU pass and no barrier before it (push `accumulate` is ignored).
 #include "common.glsl"
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
@@ -46,12 +49,18 @@ layout(push_constant) uniform Push {
   uint y_offset;    // float index in y of the piece's first row of vector 0
   uint accumulate;  // 1: add to y
   float norm_eps;   // NORM_INPUT only
+  uint up_delta;    // GATED only: bytes from a row of W_gate to the same row of W_up
 } pc;
 
 #include "quant_types.glsl"
 
 const uint THREADS = gl_WorkGroupSize.x;
-const uint SUMS = ROWS * COLS;
+#if GATED
+const uint WROWS = 2u * ROWS;  // rows r < ROWS of W_gate, then the same rows of W_up
+#else
+const uint WROWS = ROWS;
+#endif
+const uint SUMS = WROWS * COLS;
 #if PLAIN_WTYPE
 const uint BATCH = 1u;  // 16 or 32 bytes per unit: enough already
 #else
@@ -87,6 +96,17 @@ float workgroup_sum(float v) {
 }
 #endif
 
+// Sum number s of the workgroup's row group, once `partial` holds the per-subgroup (or tree-reduced) sums.
+float total_sum(uint s) {
+#if USE_SUBGROUP_ADD
+  float sum = 0.0;
+  for (uint p = 0u; p < gl_NumSubgroups; ++p) sum += partial[p * SUMS + s];
+  return sum;
+#else
+  return partial[s * THREADS];
+#endif
+}
+
 void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint units = pc.k / UNIT_K;
@@ -111,29 +131,32 @@ void main() {
     float acc[SUMS];
     [[unroll]] for (uint s = 0u; s < SUMS; ++s) acc[s] = 0.0;
     // Rows past the end repeat the last row; their sums are never written.
-    uint row_off[ROWS];
+    uint row_off[WROWS];
     [[unroll]] for (uint r = 0u; r < ROWS; ++r) row_off[r] = pc.w_base + min(rg * ROWS + r, pc.n - 1u) * pc.row_bytes;
+#if GATED
+    [[unroll]] for (uint r = 0u; r < ROWS; ++r) row_off[ROWS + r] = row_off[r] + pc.up_delta;
+#endif
 
     // BATCH units per thread per step, all loaded before any is used. Measured on an H200 against one unit at a
     // time it changed nothing (Q4_0 29.47 -> 29.42 us: these kernels are bound by instructions, not latency); it
     // stays because the kernels' later numbers were measured with it.
     for (uint u0 = tid; u0 < units; u0 += THREADS * BATCH) {
-      Unit w[ROWS * BATCH];
+      Unit w[WROWS * BATCH];
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint u = min(u0 + j * THREADS, units - 1u);  // past the end: a valid unit, never summed
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) w[j * ROWS + r] = unit_load(row_off[r], u);
+        [[unroll]] for (uint r = 0u; r < WROWS; ++r) w[j * WROWS + r] = unit_load(row_off[r], u);
       }
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint u = u0 + j * THREADS;
         if (u >= units) break;
 #if PLAIN_WTYPE
         [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
-          vec4 wv[ROWS];
-          [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = unit_vec4(w[j * ROWS + r], i);
+          vec4 wv[WROWS];
+          [[unroll]] for (uint r = 0u; r < WROWS; ++r) wv[r] = unit_vec4(w[j * WROWS + r], i);
           const uint xe = unit_elem(u, i) / 4u;
           [[unroll]] for (uint c = 0u; c < COLS; ++c) {
             const vec4 xv = LOAD_X(c, xe);
-            [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+            [[unroll]] for (uint r = 0u; r < WROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
           }
         }
 #else
@@ -145,19 +168,19 @@ void main() {
         [[unroll]] for (uint c = 0u; c < COLS; ++c) x_sum[c] = 0.0;
 #endif
         [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
-          vec4 raw[ROWS];
-          [[unroll]] for (uint r = 0u; r < ROWS; ++r) raw[r] = unit_raw4(w[j * ROWS + r], i);
+          vec4 raw[WROWS];
+          [[unroll]] for (uint r = 0u; r < WROWS; ++r) raw[r] = unit_raw4(w[j * WROWS + r], i);
           const uint xe = unit_elem(u, i) / 4u;
           [[unroll]] for (uint c = 0u; c < COLS; ++c) {
             const vec4 xv = LOAD_X(c, xe);
-            [[unroll]] for (uint r = 0u; r < ROWS; ++r) part[r * COLS + c] += dot(raw[r], xv);
+            [[unroll]] for (uint r = 0u; r < WROWS; ++r) part[r * COLS + c] += dot(raw[r], xv);
 #if UNIT_OFFSET
             x_sum[c] += (xv.x + xv.y) + (xv.z + xv.w);
 #endif
           }
         }
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
-          const vec2 a = unit_affine(w[j * ROWS + r]);
+        [[unroll]] for (uint r = 0u; r < WROWS; ++r) {
+          const vec2 a = unit_affine(w[j * WROWS + r]);
           [[unroll]] for (uint c = 0u; c < COLS; ++c) {
             acc[r * COLS + c] = fma(a.x, part[r * COLS + c], acc[r * COLS + c]);
 #if UNIT_OFFSET
@@ -172,11 +195,11 @@ void main() {
     // A row of 8u + 4 elements: its last vec4 goes to the thread that would take the next unit.
     if (pc.k % UNIT_K != 0u && tid == units % THREADS) {
       const uint xe = units * (UNIT_K / 4u);
-      vec4 wv[ROWS];
-      [[unroll]] for (uint r = 0u; r < ROWS; ++r) wv[r] = plain_vec4(row_off[r], xe);
+      vec4 wv[WROWS];
+      [[unroll]] for (uint r = 0u; r < WROWS; ++r) wv[r] = plain_vec4(row_off[r], xe);
       [[unroll]] for (uint c = 0u; c < COLS; ++c) {
         const vec4 xv = LOAD_X(c, xe);
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
+        [[unroll]] for (uint r = 0u; r < WROWS; ++r) acc[r * COLS + c] += dot(wv[r], xv);
       }
     }
 #endif
@@ -197,18 +220,19 @@ void main() {
       barrier();
     }
 #endif
-    for (uint s = tid; s < SUMS; s += THREADS) {
+    for (uint s = tid; s < ROWS * COLS; s += THREADS) {
       const uint r = s / COLS, c = s % COLS;
       const uint row = rg * ROWS + r;
       if (row < pc.n && c < pc.t) {
-        float sum = 0.0;
-#if USE_SUBGROUP_ADD
-        for (uint p = 0u; p < gl_NumSubgroups; ++p) sum += partial[p * SUMS + s];
-#else
-        sum = partial[s * THREADS];
-#endif
         const uint yi = pc.y_offset + (pc.x_col0 + c) * pc.y_stride + row;
+#if GATED
+        const float g = total_sum(s), u = total_sum(ROWS * COLS + s);
+        // exp(-g) overflows to inf for g < -88: g / inf = -0, the limit of silu (as silu_mul.comp).
+        y[yi] = g / (1.0 + exp(-g)) * u;
+#else
+        const float sum = total_sum(s);
         y[yi] = pc.accumulate != 0u ? y[yi] + sum : sum;
+#endif
       }
     }
     barrier();  // the next row group reuses `partial`

@@ -26,6 +26,7 @@ constexpr double kTolF16 = 2e-3;
 constexpr double kMaxNmse = 1e-6;
 constexpr double kTolProbs = 1e-5;
 constexpr uint32_t kNanBits = 0x7fc00000u;
+constexpr uint64_t kArrivalBytes = 256;  // the scratch's counter region for up to 64 KV heads
 
 double tolerance(KvDtype t) { return t == KvDtype::F16 ? kTolF16 : kTolF32; }
 const char* dtype_name(KvDtype t) { return t == KvDtype::F16 ? "f16" : "f32"; }
@@ -120,7 +121,8 @@ class DecodeAttention : public GpuTest {
     return dtype == KvDtype::F16 ? make_buffer(pack_half(cache), name) : make_buffer(cache, name);
   }
 
-  // Runs the op with NaN-filled scratch and outputs, so that anything left unwritten shows.
+  // Runs the op with NaN-filled scratch (but for its arrival counters, which start at zero as the op requires) and
+  // outputs, so that anything left unwritten shows; checks that the op leaves the counters at zero.
   DecodeResult run(const DecodeInputs& in, bool with_probs, const DecodeAttentionShape* shape = nullptr) {
     const auto& p = in.p;
     vk::Buffer q = make_buffer(in.q, "q");
@@ -131,6 +133,7 @@ class DecodeAttention : public GpuTest {
     vk::Buffer probs = make_zeroed(size_t(p.n_q) * p.kv_length * 4, "probs");
     vk::CommandStream stream(device());
     stream.fill(scratch, kNanBits);
+    stream.fill(vk::BufferRange(scratch, 0, kArrivalBytes), 0);
     stream.fill(o, kNanBits);
     stream.fill(probs, kNanBits);
     const vk::BufferRange probs_range(probs);
@@ -140,6 +143,7 @@ class DecodeAttention : public GpuTest {
     else
       ops::record_decode_attention(ctx(), stream, p, q, k, v, scratch, o, probs_arg);
     stream.submit_and_wait();
+    EXPECT_EQ(read<uint32_t>(scratch, p.n_kv), std::vector<uint32_t>(p.n_kv, 0u)) << "arrival counters left set";
     DecodeResult r;
     r.o = read<float>(o, size_t(p.n_q) * p.head_dim);
     if (with_probs) r.probs = read<float>(probs, size_t(p.n_q) * p.kv_length);
@@ -215,6 +219,50 @@ TEST_P(DecodeAttentionDtype, ChunkSizesGiveTheSameResult) {
         expect_close(o, single_chunk, 1e-5, what + " vs one chunk");
     }
   }
+}
+
+// The merge in the split pass's last workgroup and the separate reduce pass agree, with one chunk, a few, and
+// hundreds (the merging workgroup then walks them all).
+TEST_P(DecodeAttentionDtype, MergeInSplitMatchesReducePass) {
+  const auto base = make_params(12, 3, 64, 300, 310, GetParam());
+  const DecodeInputs first = random_inputs(base, 9);
+  for (uint32_t chunk : {512u, 64u, 1u}) {
+    DecodeInputs in = first;
+    in.p.chunk_size = chunk;
+    DecodeAttentionShape shape = ops::choose_decode_attention_shape(device().info(), in.p);
+    shape.merge_in_split = false;
+    const std::vector<float> two_passes = run(in, false, &shape).o;
+    shape.merge_in_split = true;
+    const std::vector<float> merged = run(in, false, &shape).o;
+    expect_matches_reference(merged, in, describe(in.p) + " merged");
+    expect_close(merged, two_passes, 1e-6, describe(in.p) + " merged vs two passes");
+  }
+}
+
+// One scratch buffer serves a layer's decode steps one after another, their chunk counts changing with the length:
+// the counters each call leaves at zero must be right for the next.
+TEST_F(DecodeAttention, ScratchServesCallsOfChangingLength) {
+  const uint32_t capacity = 900;
+  auto p = make_params(8, 2, 64, capacity, capacity, KvDtype::F16, 64);
+  const DecodeInputs in = random_inputs(p, 71);
+  vk::Buffer q = make_buffer(in.q, "q");
+  vk::Buffer k = upload_cache(in.k, p.kv_dtype, "k cache"), v = upload_cache(in.v, p.kv_dtype, "v cache");
+  vk::Buffer scratch = make_zeroed(ops::decode_attention_scratch_bytes(p), "scratch");
+  const std::vector<uint32_t> lengths = {900, 1, 129, 640, 65};
+  std::vector<vk::Buffer> outputs;
+  vk::CommandStream stream(device());
+  for (uint32_t length : lengths) {
+    outputs.push_back(make_zeroed(size_t(p.n_q) * p.head_dim * 4, "o"));
+    p.kv_length = length;
+    ops::record_decode_attention(ctx(), stream, p, q, k, v, scratch, outputs.back());
+  }
+  stream.submit_and_wait();
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    DecodeInputs shorter = in;
+    shorter.p.kv_length = lengths[i];
+    expect_matches_reference(read<float>(outputs[i], size_t(p.n_q) * p.head_dim), shorter, describe(shorter.p));
+  }
+  EXPECT_EQ(read<uint32_t>(scratch, p.n_kv), std::vector<uint32_t>(p.n_kv, 0u));
 }
 
 // Lane counts from 1 to a whole row, several rows per team, and both dot-product reductions (subgroup shuffles
@@ -326,7 +374,7 @@ TEST_F(DecodeAttention, ChunkChoice) {
   auto p = make_params(32, 8, 128, 32768, 32768, KvDtype::F16);
   EXPECT_EQ(ops::decode_attention_chunk_size(p), 1024u);
   EXPECT_EQ(ops::decode_attention_chunks(p), 32u);
-  EXPECT_EQ(ops::decode_attention_scratch_bytes(p), size_t(32) * 32 * 130 * 4);
+  EXPECT_EQ(ops::decode_attention_scratch_bytes(p), 256 + size_t(32) * 32 * 130 * 4);  // counters, partials
   p.kv_length = 7;
   EXPECT_EQ(ops::decode_attention_chunks(p), 1u);
   p.kv_length = 2049;

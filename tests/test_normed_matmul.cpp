@@ -4,6 +4,7 @@
 // and the fallback (one norm pass into the scratch, then the products) of the lane-rows and tiled kernels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/ops/normed_matmul.hpp"
@@ -90,6 +91,104 @@ TEST_F(NormedMatmul, FallbackNormPassThenProducts) {
   check(GgmlType::F16, 256, 5, tiled, "tiled");
   check(GgmlType::Q4_1, 256, 1, tiled, "tiled");
   check(GgmlType::Q8_0, 256, 2, {}, "auto");  // lane rows on CPU devices, matrix-vector elsewhere
+}
+
+// silu(W_gate · rms_norm(x)) * (W_up · rms_norm(x)) (ops::record_normed_swiglu) against a double reference, with
+// gate and up in one buffer (up `up_offset` bytes in), on the one-pass SwiGLU kernel or on the fallback.
+class NormedSwiglu : public GpuTest {
+ protected:
+  void check(GgmlType type, uint32_t k, uint32_t n, uint32_t t, uint64_t up_offset, const ops::MatmulOptions& options,
+             bool expect_one_pass, const std::string& what) {
+    SCOPED_TRACE(what + " " + type_label(type) + " k=" + std::to_string(k) + " n=" + std::to_string(n) +
+                 " t=" + std::to_string(t) + " up_offset=" + std::to_string(up_offset));
+    const float eps = 1e-5f;
+    const TestWeight gate = make_weight(type, k, n, 11), up = make_weight(type, k, n, 12);
+    ASSERT_GE(up_offset, gate.bytes.size());
+    std::vector<uint8_t> both(up_offset + up.bytes.size(), 0xAB);  // the gap holds garbage the kernel must not read
+    std::copy(gate.bytes.begin(), gate.bytes.end(), both.begin());
+    std::copy(up.bytes.begin(), up.bytes.end(), both.begin() + up_offset);
+    std::vector<float> x = random_floats(size_t(t) * k, 13, -2.0f, 2.0f);
+    for (uint32_t c = 0; c < k; c += 5) x[c] *= 10.0f;
+    const std::vector<float> gain = random_floats(k, 14, 0.5f, 1.5f);
+
+    const vk::Buffer wb = make_buffer(both, "gate+up");
+    const ops::WeightView gv{&wb, 0, type, k, n}, uv{&wb, up_offset, type, k, n};
+    EXPECT_EQ(ops::swiglu_matvec_supported(device().info(), gv, uv, t, options), expect_one_pass);
+    const vk::Buffer xb = make_buffer(x, "x"), gb = make_buffer(gain, "gain");
+    const vk::Buffer xn = make_zeroed(x.size() * 4, "xn");
+    vk::Buffer y = make_zeroed(size_t(t) * n * 4, "y"), up_scratch = make_zeroed(size_t(t) * n * 4, "up scratch");
+    vk::CommandStream stream(device());
+    ops::record_normed_swiglu(ctx(), stream, xb, t, k, gb, eps, xn, gv, uv, y, up_scratch, options);
+    stream.submit_and_wait();
+
+    const auto got = read<float>(y, size_t(t) * n);
+    for (uint32_t i = 0; i < t; ++i) {
+      double squares = 0;
+      for (uint32_t c = 0; c < k; ++c) squares += double(x[size_t(i) * k + c]) * x[size_t(i) * k + c];
+      const double inv = 1.0 / std::sqrt(squares / k + eps);
+      for (uint32_t j = 0; j < n; ++j) {
+        double g = 0, u = 0, g_abs = 0, u_abs = 0;
+        for (uint32_t c = 0; c < k; ++c) {
+          const double xn_c = x[size_t(i) * k + c] * inv * gain[c];
+          const double pg = gate.values[size_t(j) * k + c] * xn_c, pu = up.values[size_t(j) * k + c] * xn_c;
+          g += pg, u += pu, g_abs += std::abs(pg), u_abs += std::abs(pu);
+        }
+        const double silu = g / (1.0 + std::exp(-g)), want = silu * u;
+        // Each product's own bound (as NormedMatmul), carried through silu (slope at most 1.1) and the product,
+        // plus a few fp32 roundings of exp, the division and the multiplication.
+        const double tol_g = matmul_tolerance(k, g_abs) + 5e-7 * g_abs, tol_u = matmul_tolerance(k, u_abs) + 5e-7 * u_abs;
+        const double tol = 1.1 * tol_g * (std::abs(u) + tol_u) + std::abs(silu) * tol_u + 1e-6 * std::abs(want) + 1e-12;
+        ASSERT_NEAR(got[size_t(i) * n + j], want, tol) << "token " << i << " row " << j << " g " << g << " u " << u;
+      }
+    }
+  }
+};
+
+TEST_F(NormedSwiglu, OnePassKernelMatchesReference) {
+  ops::MatmulOptions vector;
+  vector.kernel = MatmulKernel::Vector;
+  for (bool subgroup_ops : {true, false}) {
+    vector.subgroup_ops = subgroup_ops;
+    const std::string what = std::string("one pass") + (subgroup_ops ? "" : " shared-reduce");
+    for (uint32_t t : {1u, 3u}) {
+      check(GgmlType::F16, 256, 37, t, 37 * 512 + 256, vector, true, what);  // 16-byte loads (up 16-byte aligned)
+      check(GgmlType::F16, 256, 37, t, 37 * 512 + 4, vector, true, what);    // up only word aligned: 4-byte loads
+      check(GgmlType::Q4_0, 256, 40, t, 40 * 144 + 2 * 4, vector, true, what);
+      check(GgmlType::Q6_K, 512, 9, t, 9 * 420, vector, true, what);
+    }
+  }
+}
+
+TEST_F(NormedSwiglu, FallsBackToProductsAndSiluPass) {
+  ops::MatmulOptions tiled;
+  tiled.kernel = MatmulKernel::Tiled;
+  check(GgmlType::F16, 256, 37, 5, 37 * 512, tiled, false, "tiled");
+  ops::MatmulOptions small_binding;  // the span of gate and up does not fit one binding
+  small_binding.kernel = MatmulKernel::Vector;
+  small_binding.max_piece_bytes = 16 * 1024;
+  check(GgmlType::F16, 256, 37, 1, 37 * 512, small_binding, false, "split binding");
+}
+
+TEST_F(NormedSwiglu, MismatchedWeightsAreRejected) {
+  const TestWeight w = make_weight(GgmlType::F32, 64, 8, 1);
+  const vk::Buffer a = make_buffer(w.bytes, "a"), b = make_buffer(w.bytes, "b");
+  std::vector<uint8_t> twice(w.bytes);
+  twice.insert(twice.end(), w.bytes.begin(), w.bytes.end());
+  const vk::Buffer ab = make_buffer(twice, "a+b");
+  const ops::WeightView gate{&a, 0, GgmlType::F32, 64, 8}, up_elsewhere{&b, 0, GgmlType::F32, 64, 8};
+  const ops::WeightView gate2{&ab, 0, GgmlType::F32, 64, 8}, overlapping{&ab, 64, GgmlType::F32, 64, 8};
+  const ops::WeightView narrower{&ab, w.bytes.size(), GgmlType::F32, 64, 4};
+  const vk::Buffer x = make_zeroed(64 * 4, "x"), g = make_zeroed(64 * 4, "g");
+  vk::Buffer y = make_zeroed(8 * 4, "y");
+  ops::MatmulOptions vector;
+  vector.kernel = MatmulKernel::Vector;
+  const ops::InputNorm norm{g, 1e-5f};
+  for (const ops::WeightView* up : {&up_elsewhere, &overlapping, &narrower}) {
+    const ops::WeightView& gv = up == &up_elsewhere ? gate : gate2;
+    EXPECT_FALSE(ops::swiglu_matvec_supported(device().info(), gv, *up, 1, vector));
+    vk::CommandStream stream(device());
+    EXPECT_THROW(ops::record_swiglu_matvec(ctx(), stream, gv, *up, x, 1, 64, norm, y, 8, vector), std::invalid_argument);
+  }
 }
 
 TEST_F(NormedMatmul, WeightsOfAnotherWidthAreRejected) {

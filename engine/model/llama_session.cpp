@@ -179,6 +179,7 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
       most.kv_length = most.kv_capacity = std::max(options_.context, p.kv_length);
       b.decode_scratch = device_buffer(ctx_, std::max<uint64_t>(ops::decode_attention_scratch_bytes(most), scratch),
                                        "decode attention scratch");
+      s.fill(*b.decode_scratch, 0);  // its arrival counters start at zero (each decode leaves them so)
     }
     if (capture_step_) {
       const uint64_t head_row = uint64_t(c.n_heads) * c.head_dim * 4;
@@ -208,9 +209,8 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   }
   record_attention_output(s, l, n);
 
-  const ops::NormedProduct gate_up[] = {{&w.ffn_gate, *b.gate, c.n_ff}, {&w.ffn_up, *b.up, c.n_ff}};
-  ops::record_normed_matmuls(ctx_, s, *b.x, n, c.n_embd, *w.ffn_norm.buffer, c.norm_eps, *b.xn, gate_up);
-  ops::record_silu_mul(ctx_, s, *b.gate, *b.up, *b.gate, n * c.n_ff);
+  ops::record_normed_swiglu(ctx_, s, *b.x, n, c.n_embd, *w.ffn_norm.buffer, c.norm_eps, *b.xn, w.ffn_gate, w.ffn_up,
+                            *b.gate, *b.up);
   ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
 }
 

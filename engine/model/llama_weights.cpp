@@ -13,16 +13,39 @@ uint64_t weight_bytes(const ops::WeightView& w) {
   return uint64_t(w.k) / b.block_size * b.block_bytes * w.n;
 }
 
-ops::WeightView LlamaWeights::keep(std::unique_ptr<vk::Buffer> buffer, uint64_t bytes, GgmlType type, uint32_t k,
-                                   uint32_t n) {
-  bytes_ += bytes;
-  ops::WeightView view{buffer.get(), 0, type, k, n};
+ops::WeightView LlamaWeights::place(vk::Context& ctx, const TensorSource& source, const std::string& name, uint32_t k,
+                                    uint32_t n) {
+  // Kernels read weights as 32-bit words: round the allocation up to a whole word.
+  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), (source.bytes + 3) / 4 * 4, vk::MemoryKind::DeviceLocal, name);
+  source.write(*buffer, 0);
+  bytes_ += source.bytes;
+  const ops::WeightView view{buffer.get(), 0, source.type, k, n};
   buffers_.push_back(std::move(buffer));
   return view;
 }
 
-ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k,
-                                   uint32_t n) {
+void LlamaWeights::place_gate_up(vk::Context& ctx, const TensorMaker& make, const std::string& prefix, uint32_t k,
+                                 uint32_t n, LlamaLayerWeights& layer) {
+  const TensorSource gate = make(prefix + "ffn_gate.weight", k, n), up = make(prefix + "ffn_up.weight", k, n);
+  constexpr uint64_t kUpAlignment = 256;  // any binding offset alignment, and the 16 bytes of wide loads
+  const uint64_t up_offset = (gate.bytes + kUpAlignment - 1) / kUpAlignment * kUpAlignment;
+  const uint64_t total = (up_offset + up.bytes + 3) / 4 * 4;
+  if (gate.type != up.type || gate.bytes != up.bytes || total > ctx.device().info().max_storage_buffer_range) {
+    layer.ffn_gate = place(ctx, gate, prefix + "ffn_gate.weight", k, n);
+    layer.ffn_up = place(ctx, up, prefix + "ffn_up.weight", k, n);
+    return;
+  }
+  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), total, vk::MemoryKind::DeviceLocal, prefix + "ffn_gate+up");
+  gate.write(*buffer, 0);
+  up.write(*buffer, up_offset);
+  bytes_ += gate.bytes + up.bytes;
+  layer.ffn_gate = {buffer.get(), 0, gate.type, k, n};
+  layer.ffn_up = {buffer.get(), up_offset, up.type, k, n};
+  buffers_.push_back(std::move(buffer));
+}
+
+LlamaWeights::TensorSource LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const std::string& name,
+                                              uint32_t k, uint32_t n) {
   const GgufTensorInfo* info = file.find_tensor(name);
   if (!info) throw std::runtime_error("model has no tensor '" + name + "'");
   require_supported(*info);
@@ -31,36 +54,38 @@ ops::WeightView LlamaWeights::load(vk::Context& ctx, const GgufFile& file, const
     throw std::runtime_error("tensor '" + name + "' has shape " + info->shape_text() + ", expected [" +
                              std::to_string(k) + (n > 1 ? ", " + std::to_string(n) : std::string()) + "]");
   const std::span<const std::byte> data = file.tensor_data(*info);
-  // Kernels read weights as 32-bit words: round the allocation up to a whole word.
-  auto buffer = std::make_unique<vk::Buffer>(ctx.device(), (data.size() + 3) / 4 * 4, vk::MemoryKind::DeviceLocal, name);
-  vk::upload_bytes(ctx.device(), *buffer, data.data(), data.size());
-  return keep(std::move(buffer), data.size(), static_cast<GgmlType>(info->type), k, n);
+  vk::Device& device = ctx.device();
+  return {static_cast<GgmlType>(info->type), data.size(), [&device, data](const vk::Buffer& dst, uint64_t offset) {
+            vk::upload_bytes(device, dst, data.data(), data.size(), offset);
+          }};
 }
 
-void LlamaWeights::make_all(const LlamaConfig& c, const TensorMaker& make) {
+void LlamaWeights::make_all(vk::Context& ctx, const LlamaConfig& c, const TensorMaker& make) {
   const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
-  token_embedding = make("token_embd.weight", c.n_embd, c.vocab_size);
-  output_norm = make("output_norm.weight", c.n_embd, 1);
-  output = tied_output ? token_embedding : make("output.weight", c.n_embd, c.vocab_size);
+  const auto single = [&](const std::string& name, uint32_t k, uint32_t n) {
+    return place(ctx, make(name, k, n), name, k, n);
+  };
+  token_embedding = single("token_embd.weight", c.n_embd, c.vocab_size);
+  output_norm = single("output_norm.weight", c.n_embd, 1);
+  output = tied_output ? token_embedding : single("output.weight", c.n_embd, c.vocab_size);
   for (uint32_t l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayerWeights w;
-    w.attn_norm = make(p + "attn_norm.weight", c.n_embd, 1);
-    w.attn_q = make(p + "attn_q.weight", c.n_embd, q_width);
-    w.attn_k = make(p + "attn_k.weight", c.n_embd, kv_width);
-    w.attn_v = make(p + "attn_v.weight", c.n_embd, kv_width);
-    w.attn_output = make(p + "attn_output.weight", q_width, c.n_embd);
-    w.ffn_norm = make(p + "ffn_norm.weight", c.n_embd, 1);
-    w.ffn_gate = make(p + "ffn_gate.weight", c.n_embd, c.n_ff);
-    w.ffn_up = make(p + "ffn_up.weight", c.n_embd, c.n_ff);
-    w.ffn_down = make(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    w.attn_norm = single(p + "attn_norm.weight", c.n_embd, 1);
+    w.attn_q = single(p + "attn_q.weight", c.n_embd, q_width);
+    w.attn_k = single(p + "attn_k.weight", c.n_embd, kv_width);
+    w.attn_v = single(p + "attn_v.weight", c.n_embd, kv_width);
+    w.attn_output = single(p + "attn_output.weight", q_width, c.n_embd);
+    w.ffn_norm = single(p + "ffn_norm.weight", c.n_embd, 1);
+    place_gate_up(ctx, make, p, c.n_embd, c.n_ff, w);
+    w.ffn_down = single(p + "ffn_down.weight", c.n_ff, c.n_embd);
     layers.push_back(w);
   }
 }
 
 LlamaWeights::LlamaWeights(vk::Context& ctx, const GgufFile& file, const LlamaConfig& c) {
   tied_output = file.find_tensor("output.weight") == nullptr;
-  make_all(c, [&](const std::string& name, uint32_t k, uint32_t n) { return load(ctx, file, name, k, n); });
+  make_all(ctx, c, [&](const std::string& name, uint32_t k, uint32_t n) { return load(ctx, file, name, k, n); });
   for (const ops::WeightView* norm : {&output_norm}) {
     if (norm->type != GgmlType::F32) throw std::runtime_error("output_norm.weight must be F32");
   }

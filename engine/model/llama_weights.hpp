@@ -1,5 +1,6 @@
 // The weights of a Llama model on the GPU: one buffer per tensor, still in its quantized format (the kernels
-// dequantize while they read). They come from a GGUF file, or are synthetic (engine/model/synthetic_weights.hpp).
+// dequantize while they read), except a layer's FFN gate and up matrices, which share one buffer (up 256-byte
+// aligned after gate) when they have one type and fit one binding: the SwiGLU kernel reads both in one pass. They come from a GGUF file, or are synthetic (engine/model/synthetic_weights.hpp).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -41,12 +42,20 @@ class LlamaWeights {
   uint64_t decode_bytes() const;
 
  private:
-  // Creates tensor `name` of ggml shape [k, n] (n = 1 for vectors).
-  using TensorMaker = std::function<ops::WeightView(const std::string& name, uint32_t k, uint32_t n)>;
-  void make_all(const LlamaConfig& config, const TensorMaker& make);
-  // Takes ownership of a tensor's buffer holding `bytes` bytes of data.
-  ops::WeightView keep(std::unique_ptr<vk::Buffer> buffer, uint64_t bytes, GgmlType type, uint32_t k, uint32_t n);
-  ops::WeightView load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k, uint32_t n);
+  // Tensor `name` of ggml shape [k, n] (n = 1 for vectors): its type, its bytes, and how to write them at a byte
+  // offset of a buffer.
+  struct TensorSource {
+    GgmlType type = GgmlType::F32;
+    uint64_t bytes = 0;
+    std::function<void(const vk::Buffer& dst, uint64_t offset)> write;
+  };
+  using TensorMaker = std::function<TensorSource(const std::string& name, uint32_t k, uint32_t n)>;
+  void make_all(vk::Context& ctx, const LlamaConfig& config, const TensorMaker& make);
+  ops::WeightView place(vk::Context& ctx, const TensorSource& source, const std::string& name, uint32_t k, uint32_t n);
+  // Gate and up in one buffer where they can share one (see the class comment), else each in its own.
+  void place_gate_up(vk::Context& ctx, const TensorMaker& make, const std::string& prefix, uint32_t k, uint32_t n,
+                     LlamaLayerWeights& layer);
+  static TensorSource load(vk::Context& ctx, const GgufFile& file, const std::string& name, uint32_t k, uint32_t n);
 
   std::vector<std::unique_ptr<vk::Buffer>> buffers_;
   uint64_t bytes_ = 0;

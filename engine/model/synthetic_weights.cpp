@@ -73,16 +73,17 @@ class PatternFiller {
     bytes_ = std::max(unit, std::min(kMaxPatternBytes, largest_tensor_bytes) / unit * unit);
   }
 
-  // Records copies that fill `bytes` bytes of `dst` with the pattern for row length k, rotated by an offset
-  // drawn from the seed and `tensor_index` (so no two tensors are the same).
-  void record_fill(vk::CommandStream& s, const vk::Buffer& dst, uint64_t bytes, uint32_t k, uint64_t tensor_index) {
+  // Records copies that fill `bytes` bytes of `dst` from byte `dst_offset` on with the pattern for row length k,
+  // rotated by an offset drawn from the seed and `tensor_index` (so no two tensors are the same).
+  void record_fill(vk::CommandStream& s, const vk::Buffer& dst, uint64_t dst_offset, uint64_t bytes, uint32_t k,
+                   uint64_t tensor_index) {
     const vk::Buffer& pattern = pattern_for(k);
     uint64_t state = options_.seed ^ (tensor_index * 0xD1B54A32D192ED03ull);
     const uint64_t unit = pattern_unit(options_.type);
     uint64_t src = splitmix64(state) % (bytes_ / unit) * unit;
     for (uint64_t done = 0; done < bytes; src = 0) {
       const uint64_t n = std::min(bytes_ - src, bytes - done);
-      s.copy(vk::BufferRange(pattern, src, n), vk::BufferRange(dst, done, n));
+      s.copy(vk::BufferRange(pattern, src, n), vk::BufferRange(dst, dst_offset + done, n));
       done += n;
     }
   }
@@ -169,20 +170,20 @@ LlamaWeights::LlamaWeights(vk::Context& ctx, const LlamaConfig& c, const Synthet
   const uint64_t largest = weight_bytes({nullptr, 0, options.type, c.n_embd, std::max(c.vocab_size, c.n_ff)});
   PatternFiller filler(ctx, options, largest);
   vk::CommandStream stream(ctx.device(), 0);
-  stream.set_auto_barrier(false);  // only copies from read-only patterns and fills, each into its own buffer
+  stream.set_auto_barrier(false);  // only copies from read-only patterns and fills, each into its own bytes
   uint64_t tensor_index = 0;
   tied_output = false;
-  make_all(c, [&](const std::string& name, uint32_t k, uint32_t n) {
+  make_all(ctx, c, [&](const std::string&, uint32_t k, uint32_t n) {
     const bool norm = n == 1;  // the only vectors are the RMS-norm weights
     const GgmlType type = norm ? GgmlType::F32 : options.type;
     const uint64_t bytes = weight_bytes({nullptr, 0, type, k, n});
-    auto buffer = std::make_unique<vk::Buffer>(ctx.device(), (bytes + 3) / 4 * 4, vk::MemoryKind::DeviceLocal, name);
-    if (norm) {
-      stream.fill(*buffer, 0x3f800000u);  // 1.0f
-    } else {
-      filler.record_fill(stream, *buffer, bytes, k, tensor_index++);
-    }
-    return keep(std::move(buffer), bytes, type, k, n);
+    const uint64_t index = norm ? 0 : tensor_index++;
+    return TensorSource{type, bytes, [&, norm, bytes, k, index](const vk::Buffer& dst, uint64_t offset) {
+                          if (norm)
+                            stream.fill(vk::BufferRange(dst, offset, (bytes + 3) / 4 * 4), 0x3f800000u);  // 1.0f
+                          else
+                            filler.record_fill(stream, dst, offset, bytes, k, index);
+                        }};
   });
   stream.submit_and_wait();
 }

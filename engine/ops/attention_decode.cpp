@@ -32,7 +32,19 @@ constexpr uint32_t kMaxChunks = 65535;
 constexpr uint32_t kMaxVectorsPerLane = 8;
 constexpr uint32_t kMaxRowsPerTeam = 4;
 
+// The scratch starts with the KV heads' arrival counters, padded so that the partials bind at an offset every
+// device accepts (minStorageBufferOffsetAlignment is at most 256).
+constexpr uint64_t kArrivalRegionAlignment = 256;
+
 uint32_t ceil_div(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
+
+uint64_t arrival_region_bytes(const DecodeAttentionParams& p) {
+  return (uint64_t(p.n_kv) * 4 + kArrivalRegionAlignment - 1) / kArrivalRegionAlignment * kArrivalRegionAlignment;
+}
+
+uint64_t partials_bytes(const DecodeAttentionParams& p) {
+  return uint64_t(p.n_q) * decode_attention_chunks(p) * (uint64_t(p.head_dim) + 2) * sizeof(float);
+}
 
 uint32_t elems_per_vec(KvDtype dtype) { return 16 / kv_dtype_bytes(dtype); }
 
@@ -110,7 +122,7 @@ uint32_t decode_attention_chunks(const DecodeAttentionParams& p) {
 }
 
 size_t decode_attention_scratch_bytes(const DecodeAttentionParams& p) {
-  return size_t(p.n_q) * decode_attention_chunks(p) * (size_t(p.head_dim) + 2) * sizeof(float);
+  return size_t(arrival_region_bytes(p) + partials_bytes(p));
 }
 
 DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& dev, const DecodeAttentionParams& p) {
@@ -159,13 +171,18 @@ void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const 
   check_size(k, kv_bytes, "k");
   check_size(v, kv_bytes, "v");
   check_size(scratch, decode_attention_scratch_bytes(p), "scratch");
+  if (scratch.offset % kArrivalRegionAlignment) fail("scratch must start at a multiple of 256 bytes");
   check_size(o, uint64_t(p.n_q) * p.head_dim * 4, "o");
   if (probs) check_size(*probs, uint64_t(p.n_q) * p.kv_length * 4, "probs");
 
   const uint32_t chunk_size = decode_attention_chunk_size(p);
   const uint32_t n_chunks = decode_attention_chunks(p);
+  const bool merged = shape.merge_in_split && !probs;
+  const vk::BufferRange arrivals(*scratch.buffer, scratch.offset, 4ull * p.n_kv);
+  const vk::BufferRange partials(*scratch.buffer, scratch.offset + arrival_region_bytes(p), partials_bytes(p));
   std::string split = p.kv_dtype == KvDtype::F16 ? "attention_decode_split_f16" : "attention_decode_split_f32";
   if (probs) split += "_probs";
+  if (merged) split += "_merged";
   if (!shape.shuffle) split += "_noshuffle";
   struct SplitPush {
     uint32_t kv_length, capacity, chunk_size, n_chunks;
@@ -173,13 +190,17 @@ void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const 
     uint32_t interleaved;
   } split_push{p.kv_length, p.kv_capacity, chunk_size, n_chunks, float(double(p.scale) / std::log(2.0)),
                shape.interleaved ? 1u : 0u};
-  const auto& split_pipeline = shader_pipeline(ctx, split, probs ? 5 : 4, sizeof(SplitPush),
+  const auto& split_pipeline = shader_pipeline(ctx, split, merged ? 6 : probs ? 5 : 4, sizeof(SplitPush),
                                                {shape.workgroup, p.head_dim, p.n_q / p.n_kv, shape.lanes,
                                                 shape.rows_per_team});
+  if (merged) {
+    stream.dispatch(split_pipeline, {q, k, v, partials, o, arrivals}, split_push, n_chunks, p.n_kv);
+    return;
+  }
   if (probs)
-    stream.dispatch(split_pipeline, {q, k, v, scratch, *probs}, split_push, n_chunks, p.n_kv);
+    stream.dispatch(split_pipeline, {q, k, v, partials, *probs}, split_push, n_chunks, p.n_kv);
   else
-    stream.dispatch(split_pipeline, {q, k, v, scratch}, split_push, n_chunks, p.n_kv);
+    stream.dispatch(split_pipeline, {q, k, v, partials}, split_push, n_chunks, p.n_kv);
 
   stream.barrier();  // the reduce reads the partials even when the stream's automatic barriers are off
   struct ReducePush {
@@ -189,9 +210,9 @@ void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const 
   const auto& reduce_pipeline =
       shader_pipeline(ctx, reduce, probs ? 3 : 2, sizeof(ReducePush), {kReduceWorkgroup, p.head_dim});
   if (probs)
-    stream.dispatch(reduce_pipeline, {scratch, o, *probs}, reduce_push, p.n_q);
+    stream.dispatch(reduce_pipeline, {partials, o, *probs}, reduce_push, p.n_q);
   else
-    stream.dispatch(reduce_pipeline, {scratch, o}, reduce_push, p.n_q);
+    stream.dispatch(reduce_pipeline, {partials, o}, reduce_push, p.n_q);
 }
 
 }  // namespace ckv::ops

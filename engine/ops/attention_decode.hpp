@@ -1,6 +1,7 @@
 // Attention of one new query per query head over one layer's KV cache (flash-decoding): a split pass where each
-// workgroup reads one chunk of one KV head's rows once for all query heads of its group, then a reduce pass
-// that merges the chunks with log-sum-exp rescaling.
+// workgroup reads one chunk of one KV head's rows once for all query heads of its group, and a merge of the
+// chunks with log-sum-exp rescaling, done by the last split workgroup of each KV head to finish (or, with the
+// probabilities or when asked, by a second pass).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,19 +30,24 @@ struct DecodeAttentionShape {
   uint32_t workgroup = 128, lanes = 1, rows_per_team = 2;
   bool shuffle = false;
   bool interleaved = true;
+  // The last split workgroup of each KV head merges the chunks (no reduce pass, no barrier between the passes);
+  // false, or when probabilities are requested: the reduce pass merges.
+  bool merge_in_split = true;
 };
 
 // The chunk size record_decode_attention uses (params.chunk_size when set) and the resulting chunk count.
 uint32_t decode_attention_chunk_size(const DecodeAttentionParams& params);
 uint32_t decode_attention_chunks(const DecodeAttentionParams& params);
-// Bytes of the scratch buffer: per query head and chunk, the running max, sum and unnormalised output.
+// Bytes of the scratch buffer: an arrival counter per KV head (a 256-byte region), then per query head and chunk
+// the running max, sum and unnormalised output. The counters must be zero before the buffer's first use (fill it
+// with zeros once); every call leaves them zero, whatever its shape.
 size_t decode_attention_scratch_bytes(const DecodeAttentionParams& params);
 
 // The shape record_decode_attention picks: enough lanes per row to keep a thread's query and output slices in
 // registers, subgroup shuffles when the device has them and its subgroups hold a whole team.
 DecodeAttentionShape choose_decode_attention_shape(const vk::DeviceInfo& device, const DecodeAttentionParams& params);
 
-// Records both passes. `probs`, when given, receives each query head's softmax over the keys, f32
+// Records the split pass and the merge. scratch: at an offset that is a multiple of 256 bytes. `probs`, when given, receives each query head's softmax over the keys, f32
 // [n_q, kv_length]. Throws std::invalid_argument when shapes or buffer sizes do not fit together.
 void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const DecodeAttentionParams& params,
                              const vk::BufferRange& q, const vk::BufferRange& k, const vk::BufferRange& v,

@@ -59,11 +59,30 @@ void check_range(const char* op, const vk::BufferRange& range, uint64_t need, co
                  "' has " + std::to_string(range.bytes()));
 }
 
+// The checks every product shares: tokens, strides, x/y sizes, the input norm.
+void check_matmul_args(const char* op, const WeightView& w, const vk::BufferRange& x, uint32_t t, uint32_t x_row_stride,
+                       const vk::BufferRange& y, uint32_t y_row_stride, const InputNorm* input_norm) {
+  if (t == 0) fail(op, "no tokens (t = 0)");
+  if (x_row_stride < w.k || x_row_stride % 4)
+    fail(op, "x_row_stride " + std::to_string(x_row_stride) + " must be a multiple of 4 and at least k = " +
+                 std::to_string(w.k));
+  if (y_row_stride < w.n)
+    fail(op, "y_row_stride " + std::to_string(y_row_stride) + " must be at least n = " + std::to_string(w.n));
+  check_range(op, x, 4 * (uint64_t(t - 1) * x_row_stride + w.k), "x");
+  check_range(op, y, 4 * (uint64_t(t - 1) * y_row_stride + w.n), "y");
+  if (x.bytes() >= kMaxBindBytes || y.bytes() >= kMaxBindBytes) fail(op, "x and y must each bind less than 4 GiB");
+  if (input_norm) {
+    if (!std::isfinite(input_norm->eps) || input_norm->eps < 0) fail(op, "input norm eps must be finite and >= 0");
+    check_range(op, input_norm->weight, 4ull * w.k, "input norm weight");
+  }
+}
+
 struct MatPush {
   uint32_t k, n, w_base, row_bytes, t;
   uint32_t x_col0;  // matvec only
   uint32_t x_stride, y_stride, y_offset, accumulate;
   float norm_eps;  // NORM_INPUT variants only
+  uint32_t up_delta;  // GATED variants only
 };
 struct TiledPush {
   uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
@@ -79,7 +98,7 @@ bool rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& p
 void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
                    const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
                    const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options,
-                   const InputNorm* norm) {
+                   const InputNorm* norm, const WeightView* gated_up = nullptr) {
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
   const uint32_t units = w.k / kVectorUnit;
@@ -91,9 +110,10 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                        " rows is not a power of two within the device's " +
                        std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
-  const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces);
+  const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
+  const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces) && up_delta % 16 == 0;
   const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
-                              (norm ? "_norm" : "");
+                              (norm ? "_norm" : "") + (gated_up ? "_gated" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
@@ -102,7 +122,7 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     for (const WeightPiece& p : pieces) {
       const MatPush push{w.k,      p.rows,   p.base,      row_bytes,  cols,          col0,
-                         x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f};
+                         x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f, up_delta};
       const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
       const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
       if (norm)
@@ -228,28 +248,58 @@ bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w
   return options.kernel == MatmulKernel::Vector || (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
 }
 
+namespace {
+// The one piece that binds W_gate through W_up (the SwiGLU kernel reads both from one binding), or why none can.
+std::string swiglu_piece(const vk::DeviceInfo& dev, const WeightView& gate, const WeightView& up,
+                         const MatmulOptions& options, WeightPiece& piece) {
+  if (gate.buffer != up.buffer) return "W_gate and W_up are not in one buffer";
+  if (gate.type != up.type || gate.k != up.k || gate.n != up.n) return "W_gate and W_up differ in type or shape";
+  const uint64_t row_bytes = quant::row_bytes(gate.type, gate.k);
+  if (up.offset < gate.offset + row_bytes * gate.n) return "W_up does not start after the end of W_gate";
+  const uint64_t align = std::max<uint64_t>(4, dev.min_storage_buffer_offset_alignment);
+  uint64_t limit = std::min(dev.max_storage_buffer_range, kMaxBindBytes);
+  if (options.max_piece_bytes) limit = std::min(limit, options.max_piece_bytes);
+  piece.first_row = 0;
+  piece.rows = gate.n;
+  piece.bind_offset = gate.offset / align * align;
+  piece.base = uint32_t(gate.offset - piece.bind_offset);
+  piece.bind_bytes = round_up(up.offset + row_bytes * up.n, 4) - piece.bind_offset;
+  if (piece.bind_bytes > limit)
+    return "W_gate through W_up span " + std::to_string(piece.bind_bytes) + " bytes, more than one binding's " +
+           std::to_string(limit);
+  return {};
+}
+}  // namespace
+
+bool swiglu_matvec_supported(const vk::DeviceInfo& device, const WeightView& gate, const WeightView& up, uint32_t t,
+                             const MatmulOptions& options) {
+  WeightPiece piece;
+  return matmul_uses_vector_kernel(device, gate, t, options) && swiglu_piece(device, gate, up, options, piece).empty();
+}
+
+void record_swiglu_matvec(vk::Context& ctx, vk::CommandStream& stream, const WeightView& gate, const WeightView& up,
+                          const vk::BufferRange& x, uint32_t t, uint32_t x_row_stride, const InputNorm& norm,
+                          const vk::BufferRange& y, uint32_t y_row_stride, const MatmulOptions& options) {
+  const char* op = "swiglu matvec";
+  const vk::DeviceInfo& dev = ctx.device().info();
+  split_weight(dev, gate, op, options.max_piece_bytes);  // checks each view on its own
+  split_weight(dev, up, op, options.max_piece_bytes);
+  WeightPiece piece;
+  if (const std::string why = swiglu_piece(dev, gate, up, options, piece); !why.empty()) fail(op, why);
+  if (!matmul_uses_vector_kernel(dev, gate, t, options)) fail(op, "needs the matrix-vector kernel (matmul_uses_vector_kernel)");
+  check_matmul_args(op, gate, x, t, x_row_stride, y, y_row_stride, &norm);
+  record_vector(ctx, stream, gate, {piece}, x, t, x_row_stride, y, y_row_stride, false, options, &norm, &up);
+}
+
 void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
                    bool accumulate, const MatmulOptions& options, const InputNorm* input_norm) {
   const char* op = "matmul";
   const std::vector<WeightPiece> pieces = split_weight(ctx.device().info(), w, op, options.max_piece_bytes);
-  if (t == 0) fail(op, "no tokens (t = 0)");
-  if (x_row_stride < w.k || x_row_stride % 4)
-    fail(op, "x_row_stride " + std::to_string(x_row_stride) + " must be a multiple of 4 and at least k = " +
-                 std::to_string(w.k));
-  if (y_row_stride < w.n)
-    fail(op, "y_row_stride " + std::to_string(y_row_stride) + " must be at least n = " + std::to_string(w.n));
-  check_range(op, x, 4 * (uint64_t(t - 1) * x_row_stride + w.k), "x");
-  check_range(op, y, 4 * (uint64_t(t - 1) * y_row_stride + w.n), "y");
-  if (x.bytes() >= kMaxBindBytes || y.bytes() >= kMaxBindBytes) fail(op, "x and y must each bind less than 4 GiB");
-
+  check_matmul_args(op, w, x, t, x_row_stride, y, y_row_stride, input_norm);
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool vector = matmul_uses_vector_kernel(dev, w, t, options);
-  if (input_norm) {
-    if (!vector) fail(op, "an input norm needs the matrix-vector kernel (matmul_uses_vector_kernel)");
-    if (!std::isfinite(input_norm->eps) || input_norm->eps < 0) fail(op, "input norm eps must be finite and >= 0");
-    check_range(op, input_norm->weight, 4ull * w.k, "input norm weight");
-  }
+  if (input_norm && !vector) fail(op, "an input norm needs the matrix-vector kernel (matmul_uses_vector_kernel)");
   if (!vector && uses_lanes(dev, w, options)) {
     record_lanes(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate);
     return;

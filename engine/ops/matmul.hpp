@@ -77,4 +77,14 @@ void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
                    bool accumulate = false, const MatmulOptions& options = {}, const InputNorm* input_norm = nullptr);
 
+// Llama's SwiGLU input in one matrix-vector pass: Y[i, :] = silu(W_gate · rms_norm(X[i, :])) * (W_up · rms_norm(X[i, :])),
+// silu(g) = g / (1 + exp(-g)). Each workgroup reads the same rows of both matrices, so no SiLU pass and no barrier
+// follow. gate and up: one type and shape, in one buffer, up starting after gate's end, the span from gate's
+// first byte to up's last within one binding (see swiglu_matvec_supported). x, y as record_matmul.
+bool swiglu_matvec_supported(const vk::DeviceInfo& device, const WeightView& gate, const WeightView& up, uint32_t t,
+                             const MatmulOptions& options = {});
+void record_swiglu_matvec(vk::Context& ctx, vk::CommandStream& stream, const WeightView& gate, const WeightView& up,
+                          const vk::BufferRange& x, uint32_t t, uint32_t x_row_stride, const InputNorm& norm,
+                          const vk::BufferRange& y, uint32_t y_row_stride, const MatmulOptions& options = {});
+
 }  // namespace ckv::ops

@@ -25,4 +25,12 @@ void record_normed_matmuls(vk::Context& ctx, vk::CommandStream& stream, const vk
                            uint32_t k, const vk::BufferRange& norm_weight, float eps, const vk::BufferRange& xn,
                            std::span<const NormedProduct> products, const MatmulOptions& options = {});
 
+// Llama's FFN input: y = silu(W_gate · rms_norm(x)) * (W_up · rms_norm(x)), f32 [t, n] rows n floats apart. One
+// SwiGLU matrix-vector pass where swiglu_matvec_supported; otherwise the two normed products (into y and
+// up_scratch, f32 [t, n]) and a SiLU pass.
+void record_normed_swiglu(vk::Context& ctx, vk::CommandStream& stream, const vk::BufferRange& x, uint32_t t, uint32_t k,
+                          const vk::BufferRange& norm_weight, float eps, const vk::BufferRange& xn, const WeightView& gate,
+                          const WeightView& up, const vk::BufferRange& y, const vk::BufferRange& up_scratch,
+                          const MatmulOptions& options = {});
+
 }  // namespace ckv::ops
