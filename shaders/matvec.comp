@@ -14,7 +14,11 @@
 // product needs no separate norm pass (every workgroup computes the vector's mean square itself); GATED: the
 // binding holds two matrices of the same shape and type, W_gate and, up_delta bytes further, W_up; a workgroup takes
 // the same ROWS rows of both and writes silu(W_gate x) * (W_up x) (Llama's SwiGLU), so the FFN needs no separate
-// SiLU pass and no barrier before it (push `accumulate` is ignored).
+// SiLU pass and no barrier before it (push `accumulate` is ignored); ROW_PAIRS: a decode step's Q, K or V
+// projection finished in place of the plain write (no RoPE or KV-store pass after it). RoPE pairs (2i, 2i + 1)
+// (ggml's normal mode) are rows 2i and 2i + 1, which one workgroup step holds (ROWS even, pieces on even rows):
+// kv_mode 0 writes the rotated rows to y (Q), 1 stores them f16 into the KV cache (K), 2 stores the rows as they
+// are (V); the rotation is rope.comp's, from rope_angle.glsl.
 #include "common.glsl"
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
@@ -36,6 +40,10 @@ layout(std430, binding = 2) buffer Outputs { float y[]; };
 #if NORM_INPUT
 layout(std430, binding = 3) readonly buffer NormWeight { vec4 norm_w4[]; };
 #endif
+#if ROW_PAIRS
+layout(std430, binding = 4) readonly buffer Positions { uint positions[]; };  // per input vector
+layout(std430, binding = 5) writeonly buffer Cache { uint cache[]; };         // [n_kv][capacity][head_dim] f16
+#endif
 
 layout(push_constant) uniform Push {
   uint k;           // elements per row, a multiple of the block size (of 4 for F32/F16)
@@ -50,9 +58,21 @@ layout(push_constant) uniform Push {
   uint accumulate;  // 1: add to y
   float norm_eps;   // NORM_INPUT only
   uint up_delta;    // GATED only: bytes from a row of W_gate to the same row of W_up
+#if ROW_PAIRS
+  uint kv_mode;     // 0: rotate into y; 1: rotate into the cache; 2: into the cache as they are
+  uint head_dim;
+  uint half_rope;   // rope_dim / 2
+  uint capacity;    // cache rows per KV head
+  uint dst_start;   // cache row of input vector 0
+  float log2_inv_freq_step;
+  float freq_scale;
+#endif
 } pc;
 
 #include "quant_types.glsl"
+#if ROW_PAIRS
+#include "rope_angle.glsl"
+#endif
 
 const uint THREADS = gl_WorkGroupSize.x;
 #if GATED
@@ -220,6 +240,25 @@ void main() {
       barrier();
     }
 #endif
+#if ROW_PAIRS
+    for (uint s = tid; s < ROWS * COLS; s += THREADS) {
+      const uint r = s / COLS, c = s % COLS;
+      const uint row = pc.y_offset + rg * ROWS + r;  // the weight's row: pieces start on even rows
+      if (rg * ROWS + r >= pc.n || c >= pc.t) continue;
+      const uint r0 = r & ~1u, token = pc.x_col0 + c, e0 = (row & ~1u) % pc.head_dim;
+      vec2 pair = vec2(total_sum(r0 * COLS + c), total_sum((r0 + 1u) * COLS + c));
+      if (pc.kv_mode != 2u && e0 < 2u * pc.half_rope) {
+        const vec2 cs = rope_cos_sin(positions[token], e0 / 2u, pc.log2_inv_freq_step, pc.freq_scale);
+        pair = vec2(pair.x * cs.x - pair.y * cs.y, pair.x * cs.y + pair.y * cs.x);
+      }
+      if (pc.kv_mode == 0u) {
+        y[pc.y_offset + token * pc.y_stride + rg * ROWS + r] = (r & 1u) == 0u ? pair.x : pair.y;
+      } else if ((r & 1u) == 0u) {
+        const uint head = row / pc.head_dim;
+        cache[((head * pc.capacity + pc.dst_start + token) * pc.head_dim + e0) / 2u] = pack_f16x2(pair);
+      }
+    }
+#else
     for (uint s = tid; s < ROWS * COLS; s += THREADS) {
       const uint r = s / COLS, c = s % COLS;
       const uint row = rg * ROWS + r;
@@ -235,6 +274,7 @@ void main() {
 #endif
       }
     }
+#endif
     barrier();  // the next row group reuses `partial`
   }
 }

@@ -198,6 +198,28 @@ TEST_F(DecodeStreamTiny, SameTokensAndCacheAsStepByStep) {
   }
 }
 
+// The decode fusions (SwiGLU products, Q/K/V projections that rotate and store their rows, the attention merge in
+// the split pass) change only rounding: the same greedy tokens as the separate passes. On lavapipe the products use
+// the lane-rows kernel (no fusion there) and only the attention merge differs; on GPUs every fusion runs.
+TEST_F(DecodeStreamTiny, FusedDecodeGivesTheTokensOfSeparatePasses) {
+  const LlamaConfig config = synthetic_config("tiny");
+  const LlamaWeights weights(ctx(), config, SyntheticWeightOptions{GgmlType::F16, 5});
+  std::vector<int32_t> prompt(200);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 104729 + 7) % config.vocab_size);
+  for (KvPolicy policy : {KvPolicy::FullKV, KvPolicy::SnapKV}) {
+    SessionOptions options;
+    options.compression.policy = policy;
+    options.kv_budget = 64;
+    options.context = 256;
+    LlamaSession fused(ctx(), config, weights, options);
+    options.fused_decode = false;
+    LlamaSession separate(ctx(), config, weights, options);
+    const std::string what = kv_policy_name(policy);
+    EXPECT_EQ(step_by_step(fused, prompt, 16, {}), step_by_step(separate, prompt, 16, {})) << what;
+    expect_same_cache(fused, separate, what);
+  }
+}
+
 TEST_F(DecodeStream, StopDropsTheStepInFlight) {
   SessionOptions options;
   options.compression.policy = KvPolicy::FullKV;

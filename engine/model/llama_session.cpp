@@ -12,6 +12,7 @@
 #include "engine/ops/elementwise.hpp"
 #include "engine/ops/get_rows.hpp"
 #include "engine/ops/kv_store.hpp"
+#include "engine/ops/qkv_projection.hpp"
 #include "engine/ops/norm.hpp"
 #include "engine/ops/normed_matmul.hpp"
 #include "engine/ops/rope.hpp"
@@ -131,36 +132,27 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   Buffers& b = *buffers_;
   const LlamaLayerWeights& w = weights_.layers[l];
   const LlamaConfig& c = config_;
-  const uint32_t q_width = c.n_heads * c.head_dim, kv_width = c.n_kv_heads * c.head_dim;
+  const uint32_t q_width = c.n_heads * c.head_dim;
   LayerKv& layer = kv_->layer(l);
+  ops::MatmulOptions matmul_options;
+  matmul_options.fused_epilogues = options_.fused_decode;
 
-  const ops::NormedProduct qkv[] = {{&w.attn_q, *b.q, q_width}, {&w.attn_k, *b.k, kv_width}, {&w.attn_v, *b.v, kv_width}};
-  ops::record_normed_matmuls(ctx_, s, *b.x, n, c.n_embd, *w.attn_norm.buffer, c.norm_eps, *b.xn, qkv);
   ops::RopeParams rope;
+  rope.n_heads = c.n_heads;
   rope.head_dim = c.head_dim;
   rope.rope_dim = c.rope_dim;
-  rope.t = n;
   rope.freq_base = c.rope_freq_base;
   rope.freq_scale = c.rope_freq_scale;
   rope.mode = c.rope_style == RopeStyle::Neox ? ops::RopeMode::Neox : ops::RopeMode::Normal;
   ops::KvStoreParams store;
   store.n_kv = c.n_kv_heads;
   store.head_dim = c.head_dim;
-  store.t = n;
-  store.src_row_stride = kv_width;
   store.dst_capacity = layer.capacity;
   store.dst_start = start;
   store.dtype = options_.kv_dtype;
-  {
-    // RoPE of q in place; K is rotated on its way into the cache; V is stored as it is.
-    const vk::IndependentCommands rope_and_stores(s);
-    rope.n_heads = c.n_heads;
-    rope.row_stride = q_width;
-    ops::record_rope(ctx_, s, rope, *b.q, positions);
-    const vk::BufferRange position_range(positions);
-    ops::record_kv_store(ctx_, s, store, *b.k, *layer.k, &rope, &position_range);
-    ops::record_kv_store(ctx_, s, store, *b.v, *layer.v);
-  }
+  ops::record_qkv_projection(ctx_, s, *b.x, n, c.n_embd, *w.attn_norm.buffer, c.norm_eps, *b.xn,
+                             {&w.attn_q, &w.attn_k, &w.attn_v}, *b.q, *b.k, *b.v, rope, store, *layer.k, *layer.v,
+                             positions, matmul_options);
 
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
   if (n == 1 && start == layer.length) {  // decode: one query against the whole (possibly compressed) cache
@@ -188,7 +180,9 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
       s.copy(vk::BufferRange(*b.q, 0, head_row), vk::BufferRange(*b.capture_q, l * head_row, head_row));
       s.copy(vk::BufferRange(*b.attn, 0, head_row), vk::BufferRange(*b.capture_out, l * head_row, head_row));
     } else {
-      ops::record_decode_attention(ctx_, s, p, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn);
+      ops::DecodeAttentionShape shape = ops::choose_decode_attention_shape(ctx_.device().info(), p);
+      shape.merge_in_split = options_.fused_decode;
+      ops::record_decode_attention(ctx_, s, p, shape, *b.q, *layer.k, *layer.v, *b.decode_scratch, *b.attn);
     }
   } else {
     ops::PrefillAttentionParams p;
@@ -210,7 +204,7 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   record_attention_output(s, l, n);
 
   ops::record_normed_swiglu(ctx_, s, *b.x, n, c.n_embd, *w.ffn_norm.buffer, c.norm_eps, *b.xn, w.ffn_gate, w.ffn_up,
-                            *b.gate, *b.up);
+                            *b.gate, *b.up, matmul_options);
   ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
 }
 

@@ -32,6 +32,10 @@ struct SessionOptions {
   SessionProbes probes;  // calibration only (session_probes.hpp)
   // decode() also reads back every layer's attention (see DecodeAttentionCapture), e.g. for retrieval-head scores.
   bool capture_decode_attention = false;
+  // Decode fusions (each layer: SwiGLU products, Q/K/V projections that rotate and store their rows, the attention
+  // merge in the split pass); false records the separate SiLU, RoPE/store and reduce passes, for before/after
+  // measurements (bench e2e --unfused-decode).
+  bool fused_decode = true;
 };
 
 // One decode step's attention in every layer, read back from the GPU decode attention kernel.

@@ -84,6 +84,11 @@ struct MatPush {
   float norm_eps;  // NORM_INPUT variants only
   uint32_t up_delta;  // GATED variants only
 };
+struct RowPairPush {  // ROW_PAIRS variants
+  MatPush mat;
+  uint32_t kv_mode, head_dim, half_rope, capacity, dst_start;
+  float log2_inv_freq_step, freq_scale;
+};
 struct TiledPush {
   uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
 };
@@ -98,7 +103,8 @@ bool rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& p
 void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
                    const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t t, uint32_t x_stride,
                    const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options,
-                   const InputNorm* norm, const WeightView* gated_up = nullptr) {
+                   const InputNorm* norm, const WeightView* gated_up = nullptr,
+                   const RowPairEpilogue* pairs = nullptr) {
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
   const uint32_t units = w.k / kVectorUnit;
@@ -113,19 +119,27 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
   const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces) && up_delta % 16 == 0;
   const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
-                              (norm ? "_norm" : "") + (gated_up ? "_gated" : "");
+                              (norm ? "_norm" : "") + (gated_up ? "_gated" : "") + (pairs ? "_pairs" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
-    const auto& pipeline = shader_pipeline(ctx, variant, norm ? 4 : 3, sizeof(MatPush),
+    const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
+                                           pairs ? sizeof(RowPairPush) : sizeof(MatPush),
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     for (const WeightPiece& p : pieces) {
       const MatPush push{w.k,      p.rows,   p.base,      row_bytes,  cols,          col0,
                          x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f, up_delta};
       const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
       const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
-      if (norm)
+      if (pairs) {
+        const RowPairPush pair_push{push,          uint32_t(pairs->mode), pairs->head_dim,         pairs->half_rope,
+                                    pairs->capacity, pairs->dst_start,    pairs->log2_inv_freq_step, pairs->freq_scale};
+        stream.dispatch(pipeline,
+                        {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k),
+                         pairs->positions, pairs->cache},
+                        pair_push, groups);
+      } else if (norm)
         stream.dispatch(pipeline, {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k)},
                         push, groups);
       else
@@ -248,6 +262,16 @@ bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w
   return options.kernel == MatmulKernel::Vector || (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
 }
 
+bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                                 const MatmulOptions& options, uint32_t head_dim) {
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
+  if (!options.fused_epilogues || !matmul_uses_vector_kernel(device, w, t, options) || rows % 2 || head_dim == 0 ||
+      head_dim % 2 || w.n % head_dim)
+    return false;
+  const std::vector<WeightPiece> pieces = split_weight(device, w, "matmul", options.max_piece_bytes);
+  return std::all_of(pieces.begin(), pieces.end(), [](const WeightPiece& p) { return p.first_row % 2 == 0; });
+}
+
 namespace {
 // The one piece that binds W_gate through W_up (the SwiGLU kernel reads both from one binding), or why none can.
 std::string swiglu_piece(const vk::DeviceInfo& dev, const WeightView& gate, const WeightView& up,
@@ -274,7 +298,8 @@ std::string swiglu_piece(const vk::DeviceInfo& dev, const WeightView& gate, cons
 bool swiglu_matvec_supported(const vk::DeviceInfo& device, const WeightView& gate, const WeightView& up, uint32_t t,
                              const MatmulOptions& options) {
   WeightPiece piece;
-  return matmul_uses_vector_kernel(device, gate, t, options) && swiglu_piece(device, gate, up, options, piece).empty();
+  return options.fused_epilogues && matmul_uses_vector_kernel(device, gate, t, options) &&
+         swiglu_piece(device, gate, up, options, piece).empty();
 }
 
 void record_swiglu_matvec(vk::Context& ctx, vk::CommandStream& stream, const WeightView& gate, const WeightView& up,
@@ -293,19 +318,34 @@ void record_swiglu_matvec(vk::Context& ctx, vk::CommandStream& stream, const Wei
 
 void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
-                   bool accumulate, const MatmulOptions& options, const InputNorm* input_norm) {
+                   bool accumulate, const MatmulOptions& options, const InputNorm* input_norm,
+                   const RowPairEpilogue* pairs) {
   const char* op = "matmul";
   const std::vector<WeightPiece> pieces = split_weight(ctx.device().info(), w, op, options.max_piece_bytes);
   check_matmul_args(op, w, x, t, x_row_stride, y, y_row_stride, input_norm);
   const vk::DeviceInfo& dev = ctx.device().info();
   const bool vector = matmul_uses_vector_kernel(dev, w, t, options);
   if (input_norm && !vector) fail(op, "an input norm needs the matrix-vector kernel (matmul_uses_vector_kernel)");
+  if (pairs) {
+    if (!input_norm || accumulate || !row_pair_epilogue_supported(dev, w, t, options, pairs->head_dim))
+      fail(op, "a row-pair epilogue needs an input norm, no accumulation and row_pair_epilogue_supported");
+    if (2 * pairs->half_rope > pairs->head_dim) fail(op, "row-pair epilogue: rope_dim exceeds head_dim");
+    check_range(op, pairs->positions, 4ull * t, "positions");
+    if (pairs->mode != RowPairEpilogue::Mode::RotateIntoY) {
+      const uint64_t heads = w.n / pairs->head_dim;
+      if (uint64_t(pairs->dst_start) + t > pairs->capacity) fail(op, "row-pair epilogue: rows past the cache capacity");
+      check_range(op, pairs->cache, heads * pairs->capacity * pairs->head_dim * 2, "cache");
+    } else if (!pairs->cache.buffer) {
+      fail(op, "row-pair epilogue: no cache buffer to bind");
+    }
+  }
   if (!vector && uses_lanes(dev, w, options)) {
     record_lanes(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate);
     return;
   }
   if (vector)
-    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options, input_norm);
+    record_vector(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options, input_norm, nullptr,
+                  pairs);
   else
     record_tiled(ctx, stream, w, pieces, x, t, x_row_stride, y, y_row_stride, accumulate, options.large_tiles);
 }

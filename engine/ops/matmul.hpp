@@ -53,6 +53,7 @@ struct MatmulOptions {
   // workgroup step. For benchmark sweeps; any valid shape gives the same sums up to rounding.
   uint32_t vector_threads = 0, vector_rows = 0;
   bool vector_wide_loads = true;  // F32/F16 rows on 16-byte boundaries: 16-byte loads
+  bool fused_epilogues = true;    // false: no SwiGLU or row-pair epilogue (swiglu / row_pair *_supported say no)
 };
 
 // Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.
@@ -69,13 +70,34 @@ struct InputNorm {
   float eps = 0;
 };
 
+// What the matrix-vector kernel does with each finished pair of rows (2i, 2i + 1) in place of the plain write of y:
+// a decode step's Q, K or V projection, rotated by RoPE in ggml's normal mode (pair i of a head turns by pair i's
+// angle, rope_angles) and/or stored f16 into a KV cache [heads, capacity, head_dim] at rows dst_start + token.
+struct RowPairEpilogue {
+  enum class Mode : uint32_t { RotateIntoY = 0, RotateIntoCache = 1, IntoCache = 2 };
+  Mode mode = Mode::RotateIntoY;
+  uint32_t head_dim = 0, half_rope = 0;  // half_rope: rope_dim / 2 (pairs past it are not rotated)
+  float log2_inv_freq_step = 0, freq_scale = 1;
+  uint32_t capacity = 0, dst_start = 0;
+  vk::BufferRange positions;  // u32 [t]
+  vk::BufferRange cache;      // the f16 cache (Into* modes; any buffer for RotateIntoY)
+};
+
+// Whether record_matmul can take this epilogue: the matrix-vector kernel, an even row count per workgroup, every
+// weight piece starting on an even row, head_dim even and dividing n.
+bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                                 const MatmulOptions& options, uint32_t head_dim);
+
 // Y[i, :] = W · X[i, :] for tokens i < t (Y[i, j] = Σ_k W[j, k] · X[i, k]), or Y += W · X with accumulate.
 // x: f32 [t, k] with rows x_row_stride floats apart (a multiple of 4, >= k); y: f32 [t, n] with rows
 // y_row_stride floats apart (>= n).
 // input_norm (matrix-vector kernel only, see matmul_uses_vector_kernel): Y = W · rms_norm(X) without a norm pass.
+// pairs (with input_norm, where row_pair_epilogue_supported): the rows go through the epilogue instead (y is
+// written only in mode RotateIntoY; accumulate must be false).
 void record_matmul(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w, const vk::BufferRange& x,
                    uint32_t t, uint32_t x_row_stride, const vk::BufferRange& y, uint32_t y_row_stride,
-                   bool accumulate = false, const MatmulOptions& options = {}, const InputNorm* input_norm = nullptr);
+                   bool accumulate = false, const MatmulOptions& options = {}, const InputNorm* input_norm = nullptr,
+                   const RowPairEpilogue* pairs = nullptr);
 
 // Llama's SwiGLU input in one matrix-vector pass: Y[i, :] = silu(W_gate · rms_norm(X[i, :])) * (W_up · rms_norm(X[i, :])),
 // silu(g) = g / (1 + exp(-g)). Each workgroup reads the same rows of both matrices, so no SiLU pass and no barrier
