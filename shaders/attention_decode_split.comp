@@ -81,7 +81,10 @@ shared float team_m[TEAMS * GROUP];
 shared float team_l[TEAMS * GROUP];
 shared float chunk_m[GROUP];
 #if MERGE_LAST
+const uint MERGE_PARTS = 32;  // threads per head that scan the chunks' maxima and sums
+const uint MERGE_UNROLL = 8;  // chunks whose partial outputs one merging thread loads before summing
 shared float head_inv_sum[GROUP];
+shared float merge_part[THREADS];
 shared bool merges;
 #endif
 shared vec4 merge_buf[THREADS * VEC4_PER_VEC];
@@ -306,23 +309,50 @@ void main() {
   if (!merges) return;  // uniform: `merges` is shared
   memoryBarrierBuffer();
   // The reduce pass's merge for the group's heads: M = max m_c, L = sum l_c 2^(m_c - M),
-  // O = sum o_c 2^(m_c - M) / L.
+  // O = sum o_c 2^(m_c - M) / L. M and L: MERGE_PARTS threads per head take every MERGE_PARTS-th chunk, then one
+  // thread per head combines their results; O: one thread per output element, MERGE_UNROLL chunks' loads in flight.
+  const uint parts = max(1u, min(MERGE_PARTS, THREADS / GROUP));
+  const uint h_part = tid / parts, part = tid % parts;
+  const uint part_pair0 = (head0 + h_part) * pc.n_chunks;
+  if (h_part < GROUP) {
+    float part_max = NO_MAX;
+    for (uint c = part; c < pc.n_chunks; c += parts) part_max = max(part_max, partials[2u * (part_pair0 + c)]);
+    merge_part[tid] = part_max;
+  }
+  barrier();
   if (tid < GROUP) {
-    const uint pair0 = (head0 + tid) * pc.n_chunks;
-    float global_max = NO_MAX;
-    for (uint c = 0u; c < pc.n_chunks; ++c) global_max = max(global_max, partials[2u * (pair0 + c)]);
-    float sum = 0.0;
-    for (uint c = 0u; c < pc.n_chunks; ++c)
-      sum += partials[2u * (pair0 + c) + 1u] * exp2(partials[2u * (pair0 + c)] - global_max);
-    chunk_m[tid] = global_max;
-    head_inv_sum[tid] = 1.0 / sum;  // >= 1: the chunk holding the largest logit contributes 2^0
+    float head_max = NO_MAX;
+    for (uint p = 0u; p < parts; ++p) head_max = max(head_max, merge_part[tid * parts + p]);
+    chunk_m[tid] = head_max;
+  }
+  barrier();
+  if (h_part < GROUP) {
+    float part_sum = 0.0;
+    for (uint c = part; c < pc.n_chunks; c += parts)
+      part_sum += partials[2u * (part_pair0 + c) + 1u] * exp2(partials[2u * (part_pair0 + c)] - chunk_m[h_part]);
+    merge_part[tid] = part_sum;
+  }
+  barrier();
+  if (tid < GROUP) {
+    float head_sum = 0.0;
+    for (uint p = 0u; p < parts; ++p) head_sum += merge_part[tid * parts + p];
+    head_inv_sum[tid] = 1.0 / head_sum;  // >= 1: the chunk holding the largest logit contributes 2^0
   }
   barrier();
   for (uint t = tid; t < GROUP * HEAD_DIM; t += THREADS) {
     const uint h = t / HEAD_DIM, dim = t % HEAD_DIM;
     const uint pair0 = (head0 + h) * pc.n_chunks;
     float acc = 0.0;
-    for (uint c = 0u; c < pc.n_chunks; ++c)
+    uint c = 0u;
+    for (; c + MERGE_UNROLL <= pc.n_chunks; c += MERGE_UNROLL) {
+      float o_c[MERGE_UNROLL], m_c[MERGE_UNROLL];
+      [[unroll]] for (uint u = 0u; u < MERGE_UNROLL; ++u) {
+        o_c[u] = partials[o_base + (pair0 + c + u) * HEAD_DIM + dim];
+        m_c[u] = partials[2u * (pair0 + c + u)];
+      }
+      [[unroll]] for (uint u = 0u; u < MERGE_UNROLL; ++u) acc += o_c[u] * exp2(m_c[u] - chunk_m[h]);
+    }
+    for (; c < pc.n_chunks; ++c)
       acc += partials[o_base + (pair0 + c) * HEAD_DIM + dim] * exp2(partials[2u * (pair0 + c)] - chunk_m[h]);
     out_o[(head0 + h) * HEAD_DIM + dim] = acc * head_inv_sum[h];
   }

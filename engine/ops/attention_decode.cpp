@@ -81,6 +81,7 @@ uint64_t split_shared_bytes(const DecodeAttentionParams& p, const DecodeAttentio
   const uint64_t teams = s.workgroup / s.lanes;
   uint64_t shared_floats = 2 * teams * group + group + uint64_t(s.workgroup) * elems_per_vec(p.kv_dtype);
   if (!s.shuffle) shared_floats += uint64_t(s.workgroup) * s.rows_per_team * group;
+  if (s.merge_in_split) shared_floats += group + s.workgroup + 1;  // the merge's sums, per-thread parts, flag
   return shared_floats * 4;
 }
 
