@@ -310,9 +310,6 @@ std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOpt
     ops::DecodeAttentionShape two_passes = ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));
     two_passes.merge_in_split = false;  // the separate reduce pass, as before the merge moved into the split pass
     variants.push_back({name + " two passes", two_passes});
-    ops::DecodeAttentionShape no_prefetch = ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));
-    no_prefetch.prefetch = false;  // each step loads its rows only when it starts, as before the prefetch
-    variants.push_back({name + " no prefetch", no_prefetch});
     if (s.t >= 32768) {
       ops::DecodeAttentionShape contiguous =
           ops::choose_decode_attention_shape(ctx.device().info(), decode_params(s, 0));

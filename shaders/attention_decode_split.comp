@@ -30,7 +30,6 @@ layout(constant_id = 1) const uint HEAD_DIM = 128;
 layout(constant_id = 2) const uint GROUP = 1;          // query heads per KV head, <= MAX_GROUP
 layout(constant_id = 3) const uint LANES = 8;          // threads per key row, dividing VECS_PER_ROW
 layout(constant_id = 4) const uint ROWS_PER_TEAM = 2;  // key rows a team takes per step, <= MAX_ROWS
-layout(constant_id = 5) const bool PREFETCH = true;    // load the next step's rows during this step's arithmetic
 
 const uint MAX_GROUP = 8;
 const uint MAX_VPL = 8;   // 16-byte vectors of a row per lane
@@ -116,23 +115,6 @@ bool used_qo(uint i) {
   return h < GROUP && j < VECS_PER_LANE;
 }
 
-// The K/V words of a step's rows for this lane, all loads issued unconditionally: rows past the step re-read its last
-// row (inside the cache's valid rows) and get probability 0 later.
-void load_step(uint step0, uint step_end, uint row_base, uint lane, uint team, out uvec4 kw[MAX_LOADS],
-               out uvec4 vw[MAX_LOADS]) {
-  [[unroll]] for (uint i = 0; i < MAX_LOADS; ++i) {
-    const uint b = i / MAX_VPL, j = i % MAX_VPL;
-    kw[i] = uvec4(0);
-    vw[i] = uvec4(0);
-    if (b < ROWS_PER_TEAM && j < VECS_PER_LANE) {
-      const uint row = min(step0 + b * TEAMS + team, step_end - 1);
-      const uint at = (row_base + row) * VECS_PER_ROW + lane + LANES * j;
-      kw[i] = k_vec[at];
-      vw[i] = v_vec[at];
-    }
-  }
-}
-
 void main() {
   const uint tid = thread_index();
   const uint lane = tid % LANES;
@@ -172,18 +154,25 @@ void main() {
     end = max(first, min(first + pc.chunk_size, pc.kv_length));
   }
 
-  // The loop bounds are uniform over the workgroup (the shared-memory reduction has barriers inside). With
-  // PREFETCH each step's K/V rows are loaded one step ahead, during the previous step's arithmetic.
-  uvec4 kw[MAX_LOADS], vw[MAX_LOADS], next_kw[MAX_LOADS], next_vw[MAX_LOADS];
-  if (PREFETCH && first < end) load_step(first, min(first + rows_per_step, end), row_base, lane, team, kw, vw);
+  // The loop bounds are uniform over the workgroup (the shared-memory reduction has barriers inside).
   for (uint step0 = first; step0 < end; step0 += stride) {
     const uint step_end = min(step0 + rows_per_step, end);
-    const uint next0 = step0 + stride;
-    if (!PREFETCH) load_step(step0, step_end, row_base, lane, team, kw, vw);
-    if (PREFETCH && next0 < end)
-      load_step(next0, min(next0 + rows_per_step, end), row_base, lane, team, next_kw, next_vw);
+    // Every load of the step is issued first and unconditionally: rows past the step re-read its last row
+    // (inside the cache's valid rows) and get probability 0 below.
     bool valid[MAX_ROWS];
+    uvec4 kw[MAX_LOADS], vw[MAX_LOADS];
     [[unroll]] for (uint b = 0; b < MAX_ROWS; ++b) valid[b] = b < ROWS_PER_TEAM && step0 + b * TEAMS + team < step_end;
+    [[unroll]] for (uint i = 0; i < MAX_LOADS; ++i) {
+      const uint b = i / MAX_VPL, j = i % MAX_VPL;
+      kw[i] = uvec4(0);
+      vw[i] = uvec4(0);
+      if (b < ROWS_PER_TEAM && j < VECS_PER_LANE) {
+        const uint row = min(step0 + b * TEAMS + team, step_end - 1);
+        const uint at = (row_base + row) * VECS_PER_ROW + lane + LANES * j;
+        kw[i] = k_vec[at];
+        vw[i] = v_vec[at];
+      }
+    }
 
     float s[MAX_LOGITS];
     [[unroll]] for (uint i = 0; i < MAX_LOGITS; ++i) s[i] = 0.0;
@@ -258,10 +247,6 @@ void main() {
         if (VEC4_PER_VEC == 2)
           o[oi + VEC4_PER_VEC - 1] = fma(vec4(p), unpack_vec4(vw[b * MAX_VPL + j], 1), o[oi + VEC4_PER_VEC - 1]);
       }
-    }
-    if (PREFETCH) {
-      kw = next_kw;
-      vw = next_vw;
     }
   }
 

@@ -286,12 +286,10 @@ TEST_P(DecodeAttentionDtype, EverySplitShapeMatches) {
       shape.shuffle = shuffle;
       shape.workgroup = 64;
       shape.interleaved = rows != 3;
-      shape.prefetch = rows != 2;
       expect_matches_reference(run(in, false, &shape).o, in,
                                describe(p) + " lanes " + std::to_string(lanes) + " rows " + std::to_string(rows) +
                                    (shuffle ? " shuffle" : " shared") +
-                                   (shape.interleaved ? " interleaved" : " contiguous") +
-                                   (shape.prefetch ? " prefetch" : ""));
+                                   (shape.interleaved ? " interleaved" : " contiguous"));
       rows = rows % 3 + 1;
       tested_shuffle += shuffle;
     }

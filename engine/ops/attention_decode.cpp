@@ -193,7 +193,7 @@ void record_decode_attention(vk::Context& ctx, vk::CommandStream& stream, const 
                shape.interleaved ? 1u : 0u};
   const auto& split_pipeline = shader_pipeline(ctx, split, merged ? 6 : probs ? 5 : 4, sizeof(SplitPush),
                                                {shape.workgroup, p.head_dim, p.n_q / p.n_kv, shape.lanes,
-                                                shape.rows_per_team, shape.prefetch ? 1u : 0u});
+                                                shape.rows_per_team});
   if (merged) {
     stream.dispatch(split_pipeline, {q, k, v, partials, o, arrivals}, split_push, n_chunks, p.n_kv);
     return;

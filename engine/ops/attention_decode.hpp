@@ -33,8 +33,6 @@ struct DecodeAttentionShape {
   // The last split workgroup of each KV head merges the chunks (no reduce pass, no barrier between the passes);
   // false, or when probabilities are requested: the reduce pass merges.
   bool merge_in_split = true;
-  // Each step's K/V rows are loaded during the previous step's arithmetic (twice the load registers).
-  bool prefetch = true;
 };
 
 // The chunk size record_decode_attention uses (params.chunk_size when set) and the resulting chunk count.
