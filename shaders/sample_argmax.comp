@@ -15,6 +15,7 @@ layout(std430, binding = 1) writeonly buffer Token { uint out_token[]; };
 layout(push_constant) uniform Push { uint vocab; } pc;
 
 const uint THREADS = gl_WorkGroupSize.x;
+const uint UNROLL = 8;
 const uint NONE = 0xffffffffu;
 const float NEG_INF = -1.0 / 0.0;
 shared float best_value[THREADS];
@@ -27,12 +28,18 @@ void main() {
   const uint lid = gl_LocalInvocationID.x;
   float v = NEG_INF;
   uint index = NONE;
-  // Ascending indices: a strict > keeps the lowest index of equal values.
-  for (uint i = lid; i < pc.vocab; i += THREADS) {
-    const float l = logits[i];
-    if (beats(l, i, v, index)) {
-      v = l;
-      index = i;
+  // Ascending indices: a strict > keeps the lowest index of equal values. UNROLL loads are issued before any is
+  // compared, so that one thread's loads overlap (one at a time, the loop waited on memory for each: 21 us for a
+  // 128 K vocabulary on an H200).
+  for (uint base = lid; base < pc.vocab; base += THREADS * UNROLL) {
+    float l[UNROLL];
+    [[unroll]] for (uint u = 0; u < UNROLL; ++u) l[u] = logits[min(base + u * THREADS, pc.vocab - 1u)];
+    [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
+      const uint i = base + u * THREADS;
+      if (i < pc.vocab && beats(l[u], i, v, index)) {
+        v = l[u];
+        index = i;
+      }
     }
   }
 

@@ -155,6 +155,17 @@ TEST_F(SampleArgmax, RandomVocabularies) {
   }
 }
 
+// A Llama-3 vocabulary, the maximum tied at ids one workgroup-width apart (one thread's batch of loads, and the next
+// batch), and once at the very last id.
+TEST_F(SampleArgmax, TiesInsideOneThreadsBatchOfLoads) {
+  std::vector<float> logits = random_floats(128256, 3, -20.0f, 20.0f);
+  for (uint32_t id : {5u + 1024 * 9, 5u + 1024 * 3, 5u + 1024 * 17}) logits[id] = 30.0f;
+  EXPECT_EQ(argmax(logits, true), 5u + 1024 * 3);
+  EXPECT_EQ(argmax(logits, false), 5u + 1024 * 3);
+  logits[128255] = 31.0f;
+  EXPECT_EQ(argmax(logits, true), 128255u);
+}
+
 TEST_F(SampleArgmax, RejectsBadArguments) {
   vk::Buffer logits = make_zeroed(100 * 4);
   vk::Buffer out = make_zeroed(16);

@@ -13,7 +13,6 @@
 #include "engine/ops/get_rows.hpp"
 #include "engine/ops/kv_store.hpp"
 #include "engine/ops/qkv_projection.hpp"
-#include "engine/ops/norm.hpp"
 #include "engine/ops/normed_matmul.hpp"
 #include "engine/ops/rope.hpp"
 #include "engine/ops/sample.hpp"
@@ -242,10 +241,10 @@ void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::Buff
                                             const SamplingOptions& sampling, uint32_t slot) {
   Buffers& b = *buffers_;
   const LlamaConfig& c = config_;
-  ops::record_rms_norm(ctx_, s, last_row, *weights_.output_norm.buffer, vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), 1,
-                       c.n_embd, c.norm_eps);
-  ops::record_matmul(ctx_, s, weights_.output, vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), 1, c.n_embd, *b.logits,
-                     c.vocab_size);
+  // The output norm folds into the output product where that runs the matrix-vector kernel (decode on GPUs).
+  const ops::NormedProduct output[] = {{&weights_.output, *b.logits, c.vocab_size}};
+  ops::record_normed_matmuls(ctx_, s, last_row, 1, c.n_embd, *weights_.output_norm.buffer, c.norm_eps,
+                             vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), output);
   if (sampling.temperature <= 0.0f) {
     ops::record_sample_argmax(ctx_, s, *b.logits, c.vocab_size, *b.token);
   } else {
