@@ -2,8 +2,8 @@
 # Runs on the device machine from the repository root, after tools/device/package.sh here and with `.gl` and
 # `devpkg` carried: installs the Vulkan loader, checks the binaries' libraries, then runs the test suite (with the
 # validation layer), the GPU kernel benchmarks and, with RUN_E2E=1, the end-to-end benchmark on the synthetic
-# Llama-3.1-8B, once per WEIGHTS:CONTEXT pair of E2E_RUNS (default "f16:32768 q4_0:16384"; WEIGHTS:CONTEXT:unfused
-# adds --unfused-decode). Results go to $OUT
+# Llama-3.1-8B, once per WEIGHTS:CONTEXT pair of E2E_RUNS (default "f16:32768 q4_0:16384"; WEIGHTS:CONTEXT:FLAG adds
+# --FLAG, e.g. f16:32768:unfused-decode or q4_0:32768:float-activations). Results go to $OUT
 # (at most 8 files come back: gpu, info, tests, bench.json/.txt, e2e.txt and one e2e-<weights>-<context>.json
 # per run: keep E2E_RUNS to two pairs when tests and bench run too).
 # RUN_TESTS=0 / RUN_BENCH=0 skip those parts; E2E_DECODE (decode steps, 32), E2E_LAYERS (the preset's 32),
@@ -55,7 +55,7 @@ if [ "${RUN_E2E:-0}" = 1 ]; then
     echo "== bench e2e, $w weights, context $context ${variant:-}" | tee -a "$OUT/e2e.txt"
     timeout "${E2E_TIMEOUT:-240}" devpkg/tools/ckv bench e2e --synthetic llama-3.1-8b \
       --weights "$w" --context "$context" --budget 512 --decode-tokens "${E2E_DECODE:-32}" \
-      ${E2E_LAYERS:+--layers "$E2E_LAYERS"} $profile_flag ${variant:+--$variant-decode} \
+      ${E2E_LAYERS:+--layers "$E2E_LAYERS"} $profile_flag ${variant:+--$variant} \
       --json "$OUT/e2e-$w-$context${variant:+-$variant}.json" 2>&1 | tee -a "$OUT/e2e.txt"
     echo "exit ${PIPESTATUS[0]}" | tee -a "$OUT/e2e.txt"
   done
