@@ -31,8 +31,7 @@ struct E2eOptions {
   // ones (which stay unprofiled). CKV_PROFILE=1 instead profiles everything, the timed steps included.
   bool profile = false;
   uint32_t profile_steps = 8;
-  bool unfused_decode = false;
-  bool float_activations = false;  // SessionOptions::int8_activations = false: Q4_0 products in fp32  // SessionOptions::fused_decode = false: the separate SiLU, RoPE/store, reduce passes
+  bool unfused_decode = false;  // SessionOptions::fused_decode = false: the separate SiLU, RoPE/store, reduce passes
 };
 
 // Throws std::invalid_argument with one clear message for options that cannot run (unknown preset or weight

@@ -18,17 +18,8 @@
 // projection finished in place of the plain write (no RoPE or KV-store pass after it). RoPE pairs (2i, 2i + 1)
 // (ggml's normal mode) are rows 2i and 2i + 1, which one workgroup step holds (ROWS even, pieces on even rows):
 // kv_mode 0 writes the rotated rows to y (Q), 1 stores them f16 into the KV cache (K), 2 stores the rows as they
-// are (V); the rotation is rope.comp's, from rope_angle.glsl. INT8_DOT (Q4_0, one vector, a device with integer dot
-// products): every workgroup first rounds x to int8 in shared memory, per 32-element block with scale
-// max|x| / 127 (llama.cpp's Q8 activations), then a unit's 8 products are two 4 x int8 dot products of the
-// quants minus 8 with those bytes, scaled once by both blocks' scales: a fraction of the float path's instructions.
+// are (V); the rotation is rope.comp's, from rope_angle.glsl.
 #include "common.glsl"
-#if INT8_DOT
-#extension GL_EXT_spirv_intrinsics : require
-// OpSDot (SPV_KHR_integer_dot_product, core in Vulkan 1.3): the dot product of two words as 4 x int8 each.
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
-int dot_4x8(uint a, uint b, spirv_literal int packed_vector_format);
-#endif
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -38,7 +29,6 @@ layout(local_size_x_id = 0) in;                  // a power of two
 layout(constant_id = 1) const uint ROWS = 2;     // weight rows per workgroup step
 layout(constant_id = 2) const uint COLS = 1;     // input vectors per dispatch (at most; push t says how many)
 layout(constant_id = 3) const uint MAX_SUBGROUPS = 32;  // local size / the device's smallest subgroup size
-layout(constant_id = 4) const uint K_CAP = 32;          // INT8_DOT: the largest k the shared x holds
 
 layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
 #if WEIGHTS_VEC4
@@ -101,10 +91,6 @@ shared float partial[MAX_SUBGROUPS * SUMS];
 #else
 shared float partial[THREADS * SUMS];
 #endif
-#if INT8_DOT
-shared uint x_q8[K_CAP / 4u];      // x rounded to int8, 4 per word, element order
-shared float x_scale[K_CAP / 32u];  // per 32-element block
-#endif
 
 #if NORM_INPUT
 // The workgroup's sum of v (every invocation gets it); uses `partial`, which the caller must not hold.
@@ -128,11 +114,6 @@ float workgroup_sum(float v) {
   barrier();
   return total;
 }
-#endif
-
-#if INT8_DOT
-// The low nibbles of a word's 4 bytes minus 8, as 4 x int8 (two's complement): (n + 128 - 8) ^ 128 per byte.
-uint nibbles_minus_8(uint w) { return (((w & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u; }
 #endif
 
 // Sum number s of the workgroup's row group, once `partial` holds the per-subgroup (or tree-reduced) sums.
@@ -165,26 +146,6 @@ void main() {
 #else
 #define LOAD_X(c, xe) x4[x_row[c] + (xe)]
 #endif
-#if INT8_DOT
-  // x (vector 0, the only one) as int8 blocks: thread b rounds block b's 32 values to v / scale, |v / scale| <= 127.
-  for (uint blk = tid; blk < pc.k / 32u; blk += THREADS) {
-    vec4 v[8];
-    float amax = 0.0;
-    [[unroll]] for (uint j = 0u; j < 8u; ++j) {
-      v[j] = LOAD_X(0u, 8u * blk + j);
-      const vec4 a = abs(v[j]);
-      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-    const float scale = amax / 127.0;
-    const float inv = amax > 0.0 ? 127.0 / amax : 0.0;
-    [[unroll]] for (uint j = 0u; j < 8u; ++j) {
-      const ivec4 q = clamp(ivec4(round(v[j] * inv)), -127, 127) & 0xFF;
-      x_q8[8u * blk + j] = uint(q.x | (q.y << 8) | (q.z << 16) | (q.w << 24));
-    }
-    x_scale[blk] = scale;
-  }
-  barrier();
-#endif
   const uint row_groups = ceil_div(pc.n, ROWS);
   for (uint rg = gl_WorkGroupID.x; rg < row_groups; rg += gl_NumWorkGroups.x) {
     float acc[SUMS];
@@ -208,17 +169,7 @@ void main() {
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint u = u0 + j * THREADS;
         if (u >= units) break;
-#if INT8_DOT
-        // Unit u is qs word p of block u / 4: elements 4p .. 4p + 3 (low nibbles) and 16 + 4p .. 16 + 4p + 3 (high).
-        const uint blk = u >> 2u, p = u & 3u;
-        const uint x_lo = x_q8[8u * blk + p], x_hi = x_q8[8u * blk + 4u + p];
-        const float xs = x_scale[blk];
-        [[unroll]] for (uint r = 0u; r < WROWS; ++r) {
-          const Unit wu = w[j * WROWS + r];
-          const int dot8 = dot_4x8(nibbles_minus_8(wu.q), x_lo, 0) + dot_4x8(nibbles_minus_8(wu.q >> 4u), x_hi, 0);
-          acc[r * COLS] = fma(wu.d * xs, float(dot8), acc[r * COLS]);
-        }
-#elif PLAIN_WTYPE
+#if PLAIN_WTYPE
         [[unroll]] for (uint i = 0u; i < UNIT_VECS; ++i) {
           vec4 wv[WROWS];
           [[unroll]] for (uint r = 0u; r < WROWS; ++r) wv[r] = unit_vec4(w[j * WROWS + r], i);

@@ -374,45 +374,6 @@ TEST_F(Matmul, WeightLargerThanOneBindingIsSplit) {
   }
 }
 
-// Q4_0 products on int8-rounded activations (MatmulOptions::int8_activations): with x made of whole numbers whose
-// blocks each reach +-127, the rounding is exact (scale 1) and the result must be the fp64 product within fp32
-// rounding; with random x (a few large values) the error stays within the documented bound
-// sum_i |w_i| * max|x in i's block| / 254 (plus fp32 rounding).
-TEST_F(Matmul, Int8ActivationsExactOnIntegersAndBoundedOtherwise) {
-  ASSERT_TRUE(device().info().integer_dot_product) << "Vulkan 1.3 makes integer dot products mandatory";
-  MatmulOptions int8;
-  int8.kernel = MatmulKernel::Vector;
-  int8.int8_activations = true;
-  for (uint32_t k : {96u, 768u, 4096u}) {
-    const TestWeight w = make_weight(GgmlType::Q4_0, k, 67, 300 + k);
-    ASSERT_TRUE(ops::matmul_uses_int8_activations(device().info(), {nullptr, 0, GgmlType::Q4_0, k, 67}, 1, int8));
-    std::vector<float> whole(k), random = random_floats(k, k, -1.0f, 1.0f);
-    for (uint32_t i = 0; i < k; ++i) whole[i] = float(int(i * 37 % 255) - 127);
-    for (uint32_t b = 0; b < k / 32; ++b) whole[32 * b + (b % 32)] = b % 2 ? 127.0f : -127.0f;
-    for (uint32_t i = 0; i < k; i += 13) random[i] *= 40.0f;
-    for (bool exact : {true, false}) {
-      const std::vector<float>& x = exact ? whole : random;
-      Case c;
-      c.x_pad = 0;
-      c.options = int8;
-      const std::vector<float> got = run(w, x, c);
-      for (uint32_t j = 0; j < w.n; ++j) {
-        double want = 0, abs_sum = 0, bound = 0;
-        for (uint32_t i = 0; i < k; ++i) {
-          const double wi = w.values[size_t(j) * k + i];
-          want += wi * x[i];
-          abs_sum += std::abs(wi * x[i]);
-          double amax = 0;
-          for (uint32_t e = i / 32 * 32; e < i / 32 * 32 + 32; ++e) amax = std::max(amax, double(std::abs(x[e])));
-          bound += std::abs(wi) * amax / 254.0;
-        }
-        const double tol = matmul_tolerance(k, abs_sum) + (exact ? 0.0 : bound);
-        ASSERT_NEAR(got[j], want, tol) << "k=" << k << (exact ? " whole-number x" : " random x") << " row " << j;
-      }
-    }
-  }
-}
-
 // Throughput probe for real GPUs, disabled by default (run with --gtest_also_run_disabled_tests): matvec on a
 // Llama-3-8B FFN-sized weight [4096, 14336] per type, as weight GB/s next to the copy kernel's read+write GB/s,
 // and the tiled product on a 512-token batch in TFLOP/s. Checks a few outputs so that a broken kernel fails.

@@ -15,8 +15,6 @@ namespace {
 constexpr uint32_t kMaxVectorCols = 4;
 constexpr uint32_t kVectorRows = 2;          // weight rows per matvec workgroup step
 constexpr uint32_t kVectorThreads = 128;
-// Int8-activation products: each workgroup rounds x first, so fewer workgroups each take more row groups.
-constexpr uint32_t kInt8Workgroups = 1024;
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
 constexpr uint64_t kMaxBindBytes = (uint64_t(1) << 32) - 256;
@@ -119,10 +117,8 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                        std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
   const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
-  const bool int8 = matmul_uses_int8_activations(dev, w, t, options);
   const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces) && up_delta % 16 == 0;
-  const std::string variant = "matvec_" + lower_type_name(w.type) +
-                              (int8 ? "_dp4" : wide ? "_v4" : use_subgroups ? "" : "_shared") +
+  const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
                               (norm ? "_norm" : "") + (gated_up ? "_gated" : "") + (pairs ? "_pairs" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
@@ -130,14 +126,11 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
     const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                            pairs ? sizeof(RowPairPush) : sizeof(MatPush),
-                                           {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups,
-                                            int8 ? w.k : 32u});
+                                           {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     for (const WeightPiece& p : pieces) {
       const MatPush push{w.k,      p.rows,   p.base,      row_bytes,  cols,          col0,
                          x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f, up_delta};
-      const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1,
-                                          int8 ? std::min(kInt8Workgroups, dev.max_workgroup_count[0])
-                                               : dev.max_workgroup_count[0]);
+      const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
       const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
       if (pairs) {
         const RowPairPush pair_push{push,          uint32_t(pairs->mode), pairs->head_dim,         pairs->half_rope,
@@ -267,18 +260,6 @@ bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w
                                const MatmulOptions& options) {
   if (uses_lanes(device, w, options)) return false;
   return options.kernel == MatmulKernel::Vector || (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
-}
-
-bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
-                                  const MatmulOptions& options) {
-  if (!options.int8_activations || w.type != GgmlType::Q4_0 || t != 1 || !device.integer_dot_product ||
-      !options.subgroup_ops || !device.subgroup_arithmetic || !matmul_uses_vector_kernel(device, w, t, options))
-    return false;
-  // Shared memory: the rounded x (k bytes), its block scales, and the reduction's slots (2 x rows for SwiGLU).
-  const uint32_t threads = options.vector_threads ? options.vector_threads : kVectorThreads;
-  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
-  const uint64_t reduction = 4ull * 2 * rows * std::max(1u, threads / std::max(1u, device.min_subgroup_size));
-  return uint64_t(w.k) + w.k / 8 + reduction <= device.shared_memory_bytes;
 }
 
 bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,

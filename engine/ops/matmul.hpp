@@ -54,15 +54,7 @@ struct MatmulOptions {
   uint32_t vector_threads = 0, vector_rows = 0;
   bool vector_wide_loads = true;  // F32/F16 rows on 16-byte boundaries: 16-byte loads
   bool fused_epilogues = true;    // false: no SwiGLU or row-pair epilogue (swiglu / row_pair *_supported say no)
-  // Q4_0 matrix-vector products of one vector on devices with integer dot products: x rounded to int8 per 32-element
-  // block (scale max|x| / 127, llama.cpp's Q8 activations), products as 4 x int8 dot products. Adds an error of at
-  // most sum_i |w_i| * max|x in i's block| / 254 to each output (int8_activation_error_bound).
-  bool int8_activations = false;
 };
-
-// Whether record_matmul would take the int8-activation path for this weight and token count.
-bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
-                                  const MatmulOptions& options);
 
 // Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.
 bool lane_rows_supported(const vk::DeviceInfo& device);

@@ -3,7 +3,7 @@
 # `devpkg` carried: installs the Vulkan loader, checks the binaries' libraries, then runs the test suite (with the
 # validation layer), the GPU kernel benchmarks and, with RUN_E2E=1, the end-to-end benchmark on the synthetic
 # Llama-3.1-8B, once per WEIGHTS:CONTEXT pair of E2E_RUNS (default "f16:32768 q4_0:16384"; WEIGHTS:CONTEXT:FLAG adds
-# --FLAG, e.g. f16:32768:unfused-decode or q4_0:32768:float-activations). Results go to $OUT
+# --FLAG, e.g. f16:32768:unfused-decode). Results go to $OUT
 # (at most 8 files come back: gpu, info, tests, bench.json/.txt, e2e.txt and one e2e-<weights>-<context>.json
 # per run: keep E2E_RUNS to two pairs when tests and bench run too).
 # RUN_TESTS=0 / RUN_BENCH=0 skip those parts; E2E_DECODE (decode steps, 32), E2E_LAYERS (the preset's 32),
