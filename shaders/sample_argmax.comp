@@ -11,6 +11,8 @@
 
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer Logits { float logits[]; };
+// The same binding as 16-byte words (the op binds logits from a 16-byte aligned offset).
+layout(std430, binding = 0) readonly buffer Logits4 { vec4 logits4[]; };
 layout(std430, binding = 1) writeonly buffer Token { uint out_token[]; };
 layout(push_constant) uniform Push { uint vocab; } pc;
 
@@ -28,18 +30,27 @@ void main() {
   const uint lid = gl_LocalInvocationID.x;
   float v = NEG_INF;
   uint index = NONE;
-  // Ascending indices: a strict > keeps the lowest index of equal values. UNROLL loads are issued before any is
-  // compared, so that one thread's loads overlap (one at a time, the loop waited on memory for each: 21 us for a
-  // 128 K vocabulary on an H200).
-  for (uint base = lid; base < pc.vocab; base += THREADS * UNROLL) {
-    float l[UNROLL];
-    [[unroll]] for (uint u = 0; u < UNROLL; ++u) l[u] = logits[min(base + u * THREADS, pc.vocab - 1u)];
+  // Ascending indices: a strict > keeps the lowest index of equal values. A thread takes 16-byte groups of 4 logits,
+  // UNROLL groups loaded before any is compared: one workgroup has to keep enough bytes in flight to stream the
+  // vocabulary (scalar loads one at a time: 21 us for 128 K logits on an H200; 8 scalar loads at a time: 17 us).
+  const uint groups = pc.vocab / 4u;
+  for (uint base = lid; base < groups; base += THREADS * UNROLL) {
+    vec4 l[UNROLL];
+    [[unroll]] for (uint u = 0; u < UNROLL; ++u) l[u] = logits4[min(base + u * THREADS, groups - 1u)];
     [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
-      const uint i = base + u * THREADS;
-      if (i < pc.vocab && beats(l[u], i, v, index)) {
-        v = l[u];
-        index = i;
+      const uint g = base + u * THREADS;
+      [[unroll]] for (uint e = 0; e < 4; ++e) {
+        if (g < groups && beats(l[u][e], 4u * g + e, v, index)) {
+          v = l[u][e];
+          index = 4u * g + e;
+        }
       }
+    }
+  }
+  for (uint i = 4u * groups + lid; i < pc.vocab; i += THREADS) {  // the last vocab % 4 logits
+    if (beats(logits[i], i, v, index)) {
+      v = logits[i];
+      index = i;
     }
   }
 

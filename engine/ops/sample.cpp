@@ -47,6 +47,7 @@ std::string variant(vk::Context& ctx, const char* shader, bool use_subgroup_ops)
 void record_sample_argmax(vk::Context& ctx, vk::CommandStream& stream, const vk::BufferRange& logits, uint32_t vocab,
                           const vk::BufferRange& out_token, bool use_subgroup_ops) {
   check_buffers("sample_argmax", logits, vocab, out_token);
+  require(logits.offset % 16 == 0, "sample_argmax", "logits must start at a multiple of 16 bytes (read 4 at a time)");
   struct Push {
     uint32_t vocab;
   } push{vocab};

@@ -10,8 +10,8 @@
 namespace ckv::ops {
 
 // Greedy: out_token[0] = argmax_i logits[i] over i < vocab, the lowest index among equal maxima. NaN logits are
-// never chosen (all NaN gives 0). logits: f32 [vocab]; out_token: at least one u32.
-// Throws std::invalid_argument when vocab is 0 or above 2^24 or a buffer is too small.
+// never chosen (all NaN gives 0). logits: f32 [vocab] from a 16-byte aligned offset; out_token: at least one u32.
+// Throws std::invalid_argument when vocab is 0 or above 2^24, a buffer is too small or logits is misaligned.
 void record_sample_argmax(vk::Context& ctx, vk::CommandStream& stream, const vk::BufferRange& logits, uint32_t vocab,
                           const vk::BufferRange& out_token, bool use_subgroup_ops = true);
 
