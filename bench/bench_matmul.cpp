@@ -52,7 +52,6 @@ class MatmulCase {
     r.shape = {{"k", k_}, {"n", n_}, {"t", t_}, {"type", quant::type_name(type_)}, {"weight_copies", wb_.size()}};
     if (matmul.vector_threads) r.shape["threads"] = matmul.vector_threads;
     if (matmul.vector_rows) r.shape["rows"] = matmul.vector_rows;
-    if (matmul.vector_batch != 1) r.shape["batch"] = matmul.vector_batch;
     if (!matmul.vector_wide_loads) r.shape["wide_loads"] = 0;
     r.median_us = timing.median_us;
     r.min_us = timing.min_us;
@@ -98,22 +97,6 @@ std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& opti
 std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions& options) {
   std::vector<BenchResult> results;
   if (options.preset != Preset::Gpu) return results;
-  // The F16 attention-output shape (k 4096, n 4096): 16-byte loads in flight per thread (batch) at small n.
-  const std::string batch_prefix = "matvec sweep F16 n=4096";
-  if (options.filter.empty() || batch_prefix.find(options.filter) != std::string::npos) {
-    MatmulCase c(ctx, GgmlType::F16, 4096, 4096, 1, true);
-    for (uint32_t threads : {64u, 128u, 256u})
-      for (uint32_t rows : {1u, 2u, 4u})
-        for (uint32_t batch : {1u, 2u, 4u}) {
-          ops::MatmulOptions m;
-          m.kernel = ops::MatmulKernel::Vector;
-          m.vector_threads = threads;
-          m.vector_rows = rows;
-          m.vector_batch = batch;
-          results.push_back(c.run(ctx, options, batch_prefix + " threads=" + std::to_string(threads) + " rows=" +
-                                                    std::to_string(rows) + " batch=" + std::to_string(batch), m));
-        }
-  }
   for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_K}) {
     const std::string prefix = "matvec sweep " + quant::type_name(type);
     if (!options.filter.empty() && prefix.find(options.filter) == std::string::npos) continue;

@@ -82,11 +82,7 @@ const uint WROWS = ROWS;
 #endif
 const uint SUMS = WROWS * COLS;
 #if PLAIN_WTYPE
-#ifdef PLAIN_BATCH
-const uint BATCH = PLAIN_BATCH;  // bench variants: more units in flight per thread
-#else
 const uint BATCH = 1u;  // 16 or 32 bytes per unit: enough already
-#endif
 #else
 const uint BATCH = 4u;
 #endif

@@ -285,8 +285,6 @@ TEST_P(MatmulPlainK, TailWithSharedReductionSmallTilesAccumulateAndPieces) {
 TEST_P(MatmulPlainK, VectorShapesAndWideLoads) {
   const TestWeight w = make_weight(GetParam(), 200, 45, 41);
   const uint32_t shapes[][2] = {{32, 1}, {64, 4}, {256, 8}, {128, 2}};
-  const uint32_t batches[] = {1, 2, 4};  // units in flight per thread on the 16-byte path, cycled over the cases
-  uint32_t case_index = 0;
   for (const auto& shape : shapes)
     for (uint64_t offset : {0u, 8u, 16u})
       for (bool wide : {true, false})
@@ -298,17 +296,13 @@ TEST_P(MatmulPlainK, VectorShapesAndWideLoads) {
           c.options.vector_threads = shape[0];
           c.options.vector_rows = shape[1];
           c.options.vector_wide_loads = wide;
-          c.options.vector_batch = batches[case_index++ % 3];
           SCOPED_TRACE(std::to_string(shape[0]) + " threads x " + std::to_string(shape[1]) + " rows, wide " +
-                       std::to_string(wide) + ", batch " + std::to_string(c.options.vector_batch));
+                       std::to_string(wide));
           run_and_check(w, c, 200 + t + uint32_t(offset));
         }
   Case bad;
   bad.options.kernel = MatmulKernel::Vector;
   bad.options.vector_threads = 96;  // not a power of two
-  EXPECT_THROW(run(w, random_x(w, bad, 1), bad), std::invalid_argument);
-  bad.options.vector_threads = 64;
-  bad.options.vector_batch = 3;
   EXPECT_THROW(run(w, random_x(w, bad, 1), bad), std::invalid_argument);
 }
 

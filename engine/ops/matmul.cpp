@@ -111,8 +111,6 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
   uint32_t threads = options.vector_threads;
   if (threads == 0) threads = std::min(kVectorThreads, std::max(32u, pow2_at_least(units)));
-  if (options.vector_batch != 1 && options.vector_batch != 2 && options.vector_batch != 4)
-    fail("matmul", "vector_batch must be 1, 2 or 4");
   if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
     fail("matmul", "matrix-vector shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
                        " rows is not a power of two within the device's " +
@@ -120,9 +118,8 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
   const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
   const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces) && up_delta % 16 == 0;
-  std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
-                        (norm ? "_norm" : "") + (gated_up ? "_gated" : "") + (pairs ? "_pairs" : "");
-  if (wide && !norm && !gated_up && !pairs && options.vector_batch > 1) variant += "_b" + std::to_string(options.vector_batch);
+  const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
+                              (norm ? "_norm" : "") + (gated_up ? "_gated" : "") + (pairs ? "_pairs" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);

@@ -53,7 +53,6 @@ struct MatmulOptions {
   // workgroup step. For benchmark sweeps; any valid shape gives the same sums up to rounding.
   uint32_t vector_threads = 0, vector_rows = 0;
   bool vector_wide_loads = true;  // F32/F16 rows on 16-byte boundaries: 16-byte loads
-  uint32_t vector_batch = 1;      // F32/F16 16-byte-load path: units each thread loads before using them (1, 2, 4)
   bool fused_epilogues = true;    // false: no SwiGLU or row-pair epilogue (swiglu / row_pair *_supported say no)
 };
 
