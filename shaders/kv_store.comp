@@ -49,7 +49,8 @@ float roped(uint row, uint e, uint pos) {
   const vec2 cs = rope_cos_sin(pos, i, pc.log2_inv_freq_step, pc.freq_scale);
   const float x0 = first ? src[row + e] : src[row + partner];
   const float x1 = first ? src[row + partner] : src[row + e];
-  return first ? x0 * cs.x - x1 * cs.y : x0 * cs.y + x1 * cs.x;
+  const vec2 rotated = rope_rotate(vec2(x0, x1), cs);
+  return first ? rotated.x : rotated.y;
 }
 #endif
 

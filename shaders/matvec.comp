@@ -249,7 +249,7 @@ void main() {
       vec2 pair = vec2(total_sum(r0 * COLS + c), total_sum((r0 + 1u) * COLS + c));
       if (pc.kv_mode != 2u && e0 < 2u * pc.half_rope) {
         const vec2 cs = rope_cos_sin(positions[token], e0 / 2u, pc.log2_inv_freq_step, pc.freq_scale);
-        pair = vec2(pair.x * cs.x - pair.y * cs.y, pair.x * cs.y + pair.y * cs.x);
+        pair = rope_rotate(pair, cs);
       }
       if (pc.kv_mode == 0u) {
         y[pc.y_offset + token * pc.y_stride + rg * ROWS + r] = (r & 1u) == 0u ? pair.x : pair.y;

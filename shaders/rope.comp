@@ -3,7 +3,7 @@
 // One thread per rotated pair (grid-stride). Only the first rope_dim dims of a head rotate; pair i < rope_dim/2 is
 // (2i, 2i+1) in normal mode (ggml's llama mode 0) or (i, i + rope_dim/2) in NeoX mode.
 //
-// The angle: rope_angle.glsl.
+// The angle and the rotation: rope_angle.glsl.
 #include "common.glsl"
 #include "rope_angle.glsl"
 
@@ -32,15 +32,11 @@ void main() {
     const uint i = in_token - head * pc.half_rope;
 
     const vec2 cs = rope_cos_sin(positions[token], i, pc.log2_inv_freq_step, pc.freq_scale);
-    const float c = cs.x;
-    const float s = cs.y;
-
     const uint base = token * pc.row_stride + head * pc.head_dim;
     const uint i0 = base + (pc.neox != 0 ? i : 2 * i);
     const uint i1 = i0 + (pc.neox != 0 ? pc.half_rope : 1);
-    const float x0 = x[i0];
-    const float x1 = x[i1];
-    x[i0] = x0 * c - x1 * s;
-    x[i1] = x0 * s + x1 * c;
+    const vec2 rotated = rope_rotate(vec2(x[i0], x[i1]), cs);
+    x[i0] = rotated.x;
+    x[i1] = rotated.y;
   }
 }

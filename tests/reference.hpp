@@ -13,6 +13,20 @@
 
 namespace ckv::test {
 
+// RMS norm of t rows of `width` values, `stride` floats apart: x * weight / sqrt(mean(x²) + eps) per row; values
+// between the rows are copied unchanged.
+inline std::vector<double> rms_norm_reference(const std::vector<float>& x, const std::vector<float>& weight, uint32_t t,
+                                              uint32_t width, uint32_t stride, double eps) {
+  std::vector<double> y(x.begin(), x.end());
+  for (uint32_t r = 0; r < t; ++r) {
+    double squares = 0;
+    for (uint32_t i = 0; i < width; ++i) squares += double(x[size_t(r) * stride + i]) * x[size_t(r) * stride + i];
+    const double inv_rms = 1.0 / std::sqrt(squares / width + eps);
+    for (uint32_t i = 0; i < width; ++i) y[size_t(r) * stride + i] = x[size_t(r) * stride + i] * inv_rms * weight[i];
+  }
+  return y;
+}
+
 // Causal grouped-query attention. q: [n_q, t_q, d] (query i sits at position q_offset + i);
 // k, v: [n_kv, t_k, d]; returns o: [t_q, n_q, d]. Keys j <= q_offset + i are visible when causal.
 inline std::vector<double> attention_reference(const std::vector<float>& q, const std::vector<float>& k,

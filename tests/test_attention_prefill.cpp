@@ -661,15 +661,21 @@ TEST_F(PrefillAttentionCoopMat, ChunksStridesAndCapacity) {
   expect_matches_reference(s, 42);
 }
 
+// One KV head of four query heads, 200 queries after 17 earlier keys: several query and key tiles, none full.
+Shape tile_shape(int d) {
+  Shape s;
+  s.d = d;
+  s.n_q = 4;
+  s.n_kv = 1;
+  s.t_q = 200;
+  s.q_offset = 17;
+  return s;
+}
+
 TEST_F(PrefillAttentionCoopMat, EveryTileOfThisDevice) {
   for (int d : {64, 128}) {
     if (!use_coopmat(d)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
-    Shape s;
-    s.d = d;
-    s.n_q = 4;
-    s.n_kv = 1;
-    s.t_q = 200;
-    s.q_offset = 17;
+    const Shape s = tile_shape(d);
     const ops::CoopMatLayouts layouts = ops::prefill_attention_coopmat_layouts(ctx());
     for (const auto& tiles :
          ops::prefill_attention_coopmat_candidates(device().info(), uint32_t(d), KvDtype::F16, layouts)) {
@@ -682,12 +688,7 @@ TEST_F(PrefillAttentionCoopMat, EveryTileOfThisDevice) {
 
 TEST_F(PrefillAttentionCoopMat, StageProfileKeepsTheOutputAndClocksEveryWorkingSubgroup) {
   if (!use_coopmat(128)) GTEST_SKIP() << "tensor-core kernel: " << reason_;
-  Shape s;
-  s.d = 128;
-  s.n_q = 4;
-  s.n_kv = 1;
-  s.t_q = 200;
-  s.q_offset = 17;
+  const Shape s = tile_shape(128);
   const auto tiles = ops::choose_prefill_attention_coopmat_tiles(device().info(), 128, uint32_t(s.t_q), KvDtype::F16,
                                                                  ops::prefill_attention_coopmat_layouts(ctx()));
   ASSERT_TRUE(tiles);

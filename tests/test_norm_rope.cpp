@@ -6,24 +6,13 @@
 #include "engine/ops/norm.hpp"
 #include "engine/ops/rope.hpp"
 #include "gpu_env.hpp"
+#include "reference.hpp"
 
 namespace ckv::test {
 namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // RMS norm
-
-std::vector<double> rms_norm_reference(const std::vector<float>& x, const std::vector<float>& weight, uint32_t t,
-                                       uint32_t width, uint32_t stride, double eps) {
-  std::vector<double> y(x.begin(), x.end());
-  for (uint32_t r = 0; r < t; ++r) {
-    double squares = 0;
-    for (uint32_t i = 0; i < width; ++i) squares += double(x[size_t(r) * stride + i]) * x[size_t(r) * stride + i];
-    const double inv_rms = 1.0 / std::sqrt(squares / width + eps);
-    for (uint32_t i = 0; i < width; ++i) y[size_t(r) * stride + i] = x[size_t(r) * stride + i] * inv_rms * weight[i];
-  }
-  return y;
-}
 
 // fp32 on the GPU: the sum of squares (relative error below width * 2^-24 even summed serially), inversesqrt
 // (2 ulp) and two products make every output a relative error well below 1e-5 whatever the row's scale.

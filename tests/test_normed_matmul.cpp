@@ -10,6 +10,7 @@
 #include "engine/ops/normed_matmul.hpp"
 #include "gpu_env.hpp"
 #include "matmul_helpers.hpp"
+#include "reference.hpp"
 
 namespace ckv::test {
 namespace {
@@ -28,17 +29,7 @@ class NormedMatmul : public GpuTest {
     const std::vector<float> gain = random_floats(k, 6, 0.5f, 1.5f);
 
     // The reference: normalised rows in double, then the products in double.
-    std::vector<float> xn_ref(x.size());
-    std::vector<double> xn_d(x.size());
-    for (uint32_t i = 0; i < t; ++i) {
-      double squares = 0;
-      for (uint32_t c = 0; c < k; ++c) squares += double(x[size_t(i) * k + c]) * x[size_t(i) * k + c];
-      const double inv = 1.0 / std::sqrt(squares / k + eps);
-      for (uint32_t c = 0; c < k; ++c) {
-        xn_d[size_t(i) * k + c] = x[size_t(i) * k + c] * inv * gain[c];
-        xn_ref[size_t(i) * k + c] = float(xn_d[size_t(i) * k + c]);
-      }
-    }
+    const std::vector<double> xn_d = rms_norm_reference(x, gain, t, k, k, eps);
 
     const vk::Buffer wb1 = make_buffer(w1.bytes, "w1"), wb2 = make_buffer(w2.bytes, "w2");
     const ops::WeightView v1{&wb1, 0, type, k, w1.n}, v2{&wb2, 0, type, k, w2.n};
@@ -122,14 +113,12 @@ class NormedSwiglu : public GpuTest {
     stream.submit_and_wait();
 
     const auto got = read<float>(y, size_t(t) * n);
+    const std::vector<double> xn_d = rms_norm_reference(x, gain, t, k, k, eps);
     for (uint32_t i = 0; i < t; ++i) {
-      double squares = 0;
-      for (uint32_t c = 0; c < k; ++c) squares += double(x[size_t(i) * k + c]) * x[size_t(i) * k + c];
-      const double inv = 1.0 / std::sqrt(squares / k + eps);
       for (uint32_t j = 0; j < n; ++j) {
         double g = 0, u = 0, g_abs = 0, u_abs = 0;
         for (uint32_t c = 0; c < k; ++c) {
-          const double xn_c = x[size_t(i) * k + c] * inv * gain[c];
+          const double xn_c = xn_d[size_t(i) * k + c];
           const double pg = gate.values[size_t(j) * k + c] * xn_c, pu = up.values[size_t(j) * k + c] * xn_c;
           g += pg, u += pu, g_abs += std::abs(pg), u_abs += std::abs(pu);
         }

@@ -73,13 +73,7 @@ class QkvProjection : public GpuTest {
     const std::vector<float> gain = random_floats(s.n_embd, 25, 0.5f, 1.5f);
     const std::vector<uint32_t> positions = {7, 3000, 1, 42};
 
-    std::vector<double> xn(x.size());
-    for (uint32_t i = 0; i < t; ++i) {
-      double squares = 0;
-      for (uint32_t c = 0; c < s.n_embd; ++c) squares += double(x[size_t(i) * s.n_embd + c]) * x[size_t(i) * s.n_embd + c];
-      const double inv = 1.0 / std::sqrt(squares / s.n_embd + eps);
-      for (uint32_t c = 0; c < s.n_embd; ++c) xn[size_t(i) * s.n_embd + c] = x[size_t(i) * s.n_embd + c] * inv * gain[c];
-    }
+    const std::vector<double> xn = rms_norm_reference(x, gain, t, s.n_embd, s.n_embd, eps);
     std::vector<double> q_want, q_tol, k_want, k_tol, v_want, v_tol;
     products(wq, xn, t, q_want, q_tol);
     products(wk, xn, t, k_want, k_tol);

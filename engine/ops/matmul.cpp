@@ -59,6 +59,29 @@ void check_range(const char* op, const vk::BufferRange& range, uint64_t need, co
                  "' has " + std::to_string(range.bytes()));
 }
 
+// Weight bindings start on a multiple of this (the device's storage-buffer offset alignment, at least a word).
+uint64_t binding_alignment(const vk::DeviceInfo& device) {
+  return std::max<uint64_t>(4, device.min_storage_buffer_offset_alignment);
+}
+
+// The most bytes one weight binding may take: the device's range, 32-bit byte offsets, and max_piece_bytes when set.
+uint64_t binding_limit(const vk::DeviceInfo& device, uint64_t max_piece_bytes) {
+  const uint64_t limit = std::min(device.max_storage_buffer_range, kMaxBindBytes);
+  return max_piece_bytes ? std::min(limit, max_piece_bytes) : limit;
+}
+
+// Rows first_row .. first_row + rows - 1 whose bytes run from `start` to `end` of the buffer, bound from start rounded
+// down to the alignment to end rounded up to a word.
+WeightPiece bound_piece(uint32_t first_row, uint32_t rows, uint64_t start, uint64_t end, uint64_t align) {
+  WeightPiece p;
+  p.first_row = first_row;
+  p.rows = rows;
+  p.bind_offset = start / align * align;
+  p.base = uint32_t(start - p.bind_offset);
+  p.bind_bytes = round_up(end, 4) - p.bind_offset;
+  return p;
+}
+
 // The checks every product shares: tokens, strides, x/y sizes, the input norm.
 void check_matmul_args(const char* op, const WeightView& w, const vk::BufferRange& x, uint32_t t, uint32_t x_row_stride,
                        const vk::BufferRange& y, uint32_t y_row_stride, const InputNorm* input_norm) {
@@ -224,9 +247,8 @@ std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const Weight
                  " (the tensor rounded up to whole words), buffer '" + w.buffer->name() + "' has " +
                  std::to_string(w.buffer->size()));
 
-  const uint64_t align = std::max<uint64_t>(4, device.min_storage_buffer_offset_alignment);
-  uint64_t limit = std::min(device.max_storage_buffer_range, kMaxBindBytes);
-  if (max_piece_bytes) limit = std::min(limit, max_piece_bytes);
+  const uint64_t align = binding_alignment(device);
+  const uint64_t limit = binding_limit(device, max_piece_bytes);
   // A piece binds from its first row's offset rounded down to the alignment to its end rounded up to a word.
   const uint64_t usable = limit > align + 4 ? limit - align - 4 : 0;
   const uint64_t rows_per_piece = std::min<uint64_t>(usable / row_bytes, kMaxPieceRows);
@@ -236,14 +258,9 @@ std::vector<WeightPiece> split_weight(const vk::DeviceInfo& device, const Weight
 
   std::vector<WeightPiece> pieces;
   for (uint64_t r0 = 0; r0 < w.n; r0 += rows_per_piece) {
-    WeightPiece p;
-    p.first_row = uint32_t(r0);
-    p.rows = uint32_t(std::min<uint64_t>(rows_per_piece, w.n - r0));
+    const uint32_t rows = uint32_t(std::min<uint64_t>(rows_per_piece, w.n - r0));
     const uint64_t start = w.offset + r0 * row_bytes;
-    p.bind_offset = start / align * align;
-    p.base = uint32_t(start - p.bind_offset);
-    p.bind_bytes = round_up(start + p.rows * row_bytes, 4) - p.bind_offset;
-    pieces.push_back(p);
+    pieces.push_back(bound_piece(uint32_t(r0), rows, start, start + rows * row_bytes, align));
   }
   return pieces;
 }
@@ -280,14 +297,8 @@ std::string swiglu_piece(const vk::DeviceInfo& dev, const WeightView& gate, cons
   if (gate.type != up.type || gate.k != up.k || gate.n != up.n) return "W_gate and W_up differ in type or shape";
   const uint64_t row_bytes = quant::row_bytes(gate.type, gate.k);
   if (up.offset < gate.offset + row_bytes * gate.n) return "W_up does not start after the end of W_gate";
-  const uint64_t align = std::max<uint64_t>(4, dev.min_storage_buffer_offset_alignment);
-  uint64_t limit = std::min(dev.max_storage_buffer_range, kMaxBindBytes);
-  if (options.max_piece_bytes) limit = std::min(limit, options.max_piece_bytes);
-  piece.first_row = 0;
-  piece.rows = gate.n;
-  piece.bind_offset = gate.offset / align * align;
-  piece.base = uint32_t(gate.offset - piece.bind_offset);
-  piece.bind_bytes = round_up(up.offset + row_bytes * up.n, 4) - piece.bind_offset;
+  const uint64_t limit = binding_limit(dev, options.max_piece_bytes);
+  piece = bound_piece(0, gate.n, gate.offset, up.offset + row_bytes * up.n, binding_alignment(dev));
   if (piece.bind_bytes > limit)
     return "W_gate through W_up span " + std::to_string(piece.bind_bytes) + " bytes, more than one binding's " +
            std::to_string(limit);
