@@ -64,6 +64,7 @@ std::vector<BenchResult> bench_prefill_attention(vk::Context& ctx, const BenchOp
 std::vector<BenchResult> bench_decode_attention(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_decode_sweep(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_compression(vk::Context& ctx, const BenchOptions& options);
+std::vector<BenchResult> bench_window_scores(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_topk(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options);
 std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions& options);

@@ -10,6 +10,7 @@ std::vector<BenchSuite> all_suites() {
       {"decode_attention", bench_decode_attention},
       {"decode_sweep", bench_decode_sweep},
       {"compression", bench_compression},
+      {"window_scores", bench_window_scores},
       {"topk", bench_topk},
       {"matmul", bench_matmul},
       {"matvec_sweep", bench_matvec_sweep},

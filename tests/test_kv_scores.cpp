@@ -136,15 +136,25 @@ class KvScores : public GpuTest {
     EXPECT_LE(stats.max_abs, kRelTolerance * largest) << what << ": error relative to the largest score";
   }
 
-  // Both reductions of the logits pass: subgroup operations (where the device has them) and the portable one.
+  // Every logits pass: key rows split across lanes (where the shape allows it: f16, d a multiple of 64), one
+  // invocation per key with subgroup reductions, and the portable one; row statistics merged by the pool pass and
+  // by the separate combine pass.
   void check_case(const ScoreCase& c) {
     SCOPED_TRACE(describe(c));
     ScoreInputs in = random_inputs(c);
     const std::vector<double> s = window_scores_reference(in);
-    for (bool subgroup_ops : {true, false}) {
-      in.params.subgroup_ops = subgroup_ops;
+    struct Mode {
+      bool subgroup_ops, split_key_rows, merge_stats_in_pool;
+      const char* name;
+    };
+    for (const Mode mode : {Mode{true, true, true, " (split key rows, stats merged in the pool pass)"},
+                            Mode{true, false, false, " (subgroup reductions, combine pass)"},
+                            Mode{false, false, true, " (portable reductions, stats merged in the pool pass)"}}) {
+      in.params.subgroup_ops = mode.subgroup_ops;
+      in.params.split_key_rows = mode.split_key_rows;
+      in.params.merge_stats_in_pool = mode.merge_stats_in_pool;
       const GpuScores gpu = run(in, c.offset_ranges);
-      const std::string how = subgroup_ops ? " (subgroup reductions)" : " (portable reductions)";
+      const std::string how = mode.name;
       expect_scores_close(gpu.s, s, "window scores" + how);
       expect_scores_close(gpu.out, pool_mean_reference(s, in.params), "pooled mean" + how);
     }
@@ -179,8 +189,39 @@ TEST_F(KvScores, WindowSizesAndHeadDims) {
       {4, 1, 8, 200, 64, 1, 2, 7, PoolKind::Avg, F16, 23},                      // W = 64 (the maximum)
       {4, 4, 64, 300, 5, 4, 1, 9, PoolKind::Max, F32, 24},                      // W = 5, wide kernel
       {8, 2, 128, 130, 8, 2, 4, 5, PoolKind::Avg, F16, 25},                     // d = 128
+      {4, 2, 64, 300, 13, 1, 2, 5, PoolKind::Avg, F16, 29},                     // W = 13: a partial second sweep
+      {4, 1, 64, 200, 64, 1, 2, 7, PoolKind::Max, F16, 30},                     // W = 64, split key rows
+      {9, 1, 8, 150, 64, 1, 9, 5, PoolKind::Avg, F32, 33},  // 576 (slot, row) pairs: always the combine pass
   };
   for (const ScoreCase& c : cases) check_case(c);
+}
+
+TEST_F(KvScores, SplitKeyRowsApplyWhereTheShapeAllows) {
+  // The cases above that name f16 keys with d = 64 or 128 run the split kernel on any device with subgroup
+  // shuffles and subgroups of at least 8 lanes (lavapipe has 8); everything else keeps one invocation per key.
+  const vk::DeviceInfo& dev = device().info();
+  if (!dev.subgroup_shuffle || dev.min_subgroup_size < 8) GTEST_SKIP() << "no subgroup shuffles of 8+ lanes";
+  const uint32_t lanes = dev.min_subgroup_size >= 16 ? 16 : 8;
+  ops::KvScoreParams p = make_params({8, 2, 128, 130, 8, 2, 4, 5, PoolKind::Avg, F16, 0});
+  EXPECT_EQ(ops::kv_score_key_lanes(p, dev), lanes);
+  p.head_dim = 64;
+  p.qw_head_stride = p.qw_row_stride = 64;
+  EXPECT_EQ(ops::kv_score_key_lanes(p, dev), 8u);  // 8 octets per row: 8 lanes
+  ops::KvScoreParams off = p;
+  off.kv_dtype = F32;
+  EXPECT_EQ(ops::kv_score_key_lanes(off, dev), 0u);
+  off = p;
+  off.head_dim = off.qw_row_stride = 40;
+  EXPECT_EQ(ops::kv_score_key_lanes(off, dev), 0u);
+  off = p;
+  off.qw_row_stride = 66;
+  EXPECT_EQ(ops::kv_score_key_lanes(off, dev), 0u);
+  off = p;
+  off.split_key_rows = false;
+  EXPECT_EQ(ops::kv_score_key_lanes(off, dev), 0u);
+  off = p;
+  off.subgroup_ops = false;
+  EXPECT_EQ(ops::kv_score_key_lanes(off, dev), 0u);
 }
 
 TEST_F(KvScores, LongKeyAxisIsSplitAcrossWorkgroups) {

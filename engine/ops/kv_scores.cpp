@@ -17,6 +17,8 @@ constexpr uint32_t kLogitGroup = 256;    // keys per workgroup of the logits pas
 constexpr uint32_t kRowGroup = 8;        // window rows per sweep of the logits pass
 constexpr uint32_t kCombineGroup = 128;  // threads of the row-stats pass (a power of two)
 constexpr uint32_t kPoolGroup = 256;     // keys per workgroup of the score + pool pass
+constexpr uint32_t kSplitBatch = 4;      // key rows each lane group of window_logits_lanes loads at once
+constexpr uint32_t kMaxSplitChunks = 4;  // 8-dim octets per lane there (its queries live in registers)
 constexpr VkDeviceSize kSectionAlign = 256;  // the largest minStorageBufferOffsetAlignment Vulkan allows
 
 VkDeviceSize align_up(VkDeviceSize v) { return (v + kSectionAlign - 1) / kSectionAlign * kSectionAlign; }
@@ -80,6 +82,18 @@ struct ScorePush {
 
 }  // namespace
 
+uint32_t kv_score_key_lanes(const KvScoreParams& p, const vk::DeviceInfo& dev) {
+  if (!p.split_key_rows || !p.subgroup_ops || !dev.subgroup_shuffle || p.kv_dtype != KvDtype::F16) return 0;
+  if (p.qw_head_stride % 4 || p.qw_row_stride % 4) return 0;
+  for (uint32_t lanes : {16u, 8u}) {
+    // A power of two no larger than the smallest subgroup divides every subgroup size the device may pick.
+    if (lanes > dev.min_subgroup_size || p.head_dim % (8 * lanes)) continue;
+    const uint32_t groups = kLogitGroup / lanes;
+    if (p.head_dim / (8 * lanes) <= kMaxSplitChunks && kLogitGroup % (groups * kSplitBatch) == 0) return lanes;
+  }
+  return 0;
+}
+
 size_t kv_score_scratch_bytes(const KvScoreParams& params) { return size_t(scratch_layout(params).total); }
 
 void validate_head_sets(std::span<const uint32_t> ids, uint32_t n_q) {
@@ -126,22 +140,36 @@ void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScore
                        layout.n_blocks, p.scale * std::numbers::log2e_v<float>};
   const uint32_t n_heads = uint32_t(heads);
 
-  const auto& logit_pass = shader_pipeline(ctx, "window_logits" + variant, 5, sizeof(ScorePush),
-                                           {kLogitGroup, kRowGroup, dim4, max_subgroups});
-  stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
+  const uint32_t key_lanes = kv_score_key_lanes(p, dev);
+  if (key_lanes != 0) {
+    const uint32_t chunks = p.head_dim / (8 * key_lanes);
+    const auto& logit_pass = shader_pipeline(ctx, "window_logits_lanes", 5, sizeof(ScorePush),
+                                             {kLogitGroup, key_lanes, chunks, kSplitBatch});
+    stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
+  } else {
+    const auto& logit_pass = shader_pipeline(ctx, "window_logits" + variant, 5, sizeof(ScorePush),
+                                             {kLogitGroup, kRowGroup, dim4, max_subgroups});
+    stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
+  }
 
-  struct CombinePush {
-    uint32_t n_blocks;
-  } combine_push{layout.n_blocks};
-  const auto& combine = shader_pipeline(ctx, "window_scores_combine", 2, sizeof(CombinePush), {kCombineGroup});
-  stream.dispatch(combine, {block_stats, row_stats}, combine_push, n_heads * p.window);
+  const uint64_t pairs = uint64_t(p.heads_per_row) * p.window;
+  const bool merge_in_pool =
+      p.merge_stats_in_pool && pairs <= kMaxPoolMergePairs && pairs * layout.n_blocks <= kMaxPoolMergeStats;
+  if (!merge_in_pool) {
+    struct CombinePush {
+      uint32_t n_blocks;
+    } combine_push{layout.n_blocks};
+    const auto& combine = shader_pipeline(ctx, "window_scores_combine", 2, sizeof(CombinePush), {kCombineGroup});
+    stream.dispatch(combine, {block_stats, row_stats}, combine_push, n_heads * p.window);
+  }
 
   struct PoolPush {
-    uint32_t n, window, heads_per_row;
-  } pool_push{n, p.window, p.heads_per_row};
-  const auto& pool = shader_pipeline(ctx, "window_scores_pool", 4, sizeof(PoolPush),
-                                     {kPoolGroup, p.pool_kernel, p.pool == PoolKind::Max ? 1u : 0u});
-  stream.dispatch(pool, {logits, row_stats, scores, out}, pool_push, (n + kPoolGroup - 1) / kPoolGroup, p.rows);
+    uint32_t n, window, heads_per_row, n_blocks;
+  } pool_push{n, p.window, p.heads_per_row, layout.n_blocks};
+  const auto& pool = shader_pipeline(ctx, merge_in_pool ? "window_scores_pool_merged" : "window_scores_pool", 4,
+                                     sizeof(PoolPush), {kPoolGroup, p.pool_kernel, p.pool == PoolKind::Max ? 1u : 0u});
+  stream.dispatch(pool, {logits, merge_in_pool ? block_stats : row_stats, scores, out}, pool_push,
+                  (n + kPoolGroup - 1) / kPoolGroup, p.rows);
 }
 
 }  // namespace ckv::ops
