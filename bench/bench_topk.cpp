@@ -16,9 +16,12 @@ std::vector<BenchResult> bench_topk(vk::Context& ctx, const BenchOptions& option
     const char* name;
     ops::TopkAlgorithm algorithm;
     uint32_t threads;
+    bool vec4_loads = true;
   };
-  const Variant variants[] = {{"one group 1024", ops::TopkAlgorithm::OneGroup, 1024},
+  const Variant variants[] = {{"resident 1024", ops::TopkAlgorithm::Resident, 0},
+                              {"one group 1024", ops::TopkAlgorithm::OneGroup, 1024},
                               {"one group 512", ops::TopkAlgorithm::OneGroup, 512},
+                              {"one group 512 4-byte loads", ops::TopkAlgorithm::OneGroup, 512, false},
                               {"one group 256", ops::TopkAlgorithm::OneGroup, 256},
                               {"one group portable 1024", ops::TopkAlgorithm::OneGroupPortable, 1024},
                               {"multi-pass", ops::TopkAlgorithm::MultiPass, 0}};
@@ -39,7 +42,8 @@ std::vector<BenchResult> bench_topk(vk::Context& ctx, const BenchOptions& option
       const std::string name = "topk " + std::string(v.name) + " n=" + std::to_string(n);
       if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
       if (v.threads > ctx.device().info().max_workgroup_invocations) continue;
-      ops::TopkParams p{1, n, kKeep, kWindow, v.algorithm, v.threads};
+      if (v.algorithm == ops::TopkAlgorithm::Resident && n > ops::kTopkResidentMaxN) continue;  // it would not run
+      ops::TopkParams p{1, n, kKeep, kWindow, v.algorithm, v.threads, v.vec4_loads};
       vk::Buffer scratch(ctx.device(), ops::topk_scratch_bytes(p), vk::MemoryKind::DeviceLocal, "bench topk scratch");
       const Timing t = time_on_gpu(
           ctx, [&](vk::CommandStream& st) { ops::record_topk_select(ctx, st, p, score_buffer, scratch, out); },
@@ -47,7 +51,7 @@ std::vector<BenchResult> bench_topk(vk::Context& ctx, const BenchOptions& option
       const auto got = vk::download<uint32_t>(ctx.device(), out, kKeep);
       BenchResult r;
       r.name = name;
-      r.shape = {{"n", n}, {"k", kKeep}, {"window", kWindow}, {"threads", v.threads}};
+      r.shape = {{"n", n}, {"k", kKeep}, {"window", kWindow}, {"threads", v.threads}, {"vec4_loads", v.vec4_loads}};
       r.median_us = t.median_us;
       r.min_us = t.min_us;
       r.max_us = t.max_us;

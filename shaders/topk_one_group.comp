@@ -14,8 +14,13 @@
 #endif
 layout(local_size_x_id = 0) in;  // at least 256 (one digit bin per invocation in the pick)
 layout(constant_id = 1) const uint MAX_SUBGROUPS = 128;  // local size / the device's smallest subgroup size
+// Rows start and end on 16-byte boundaries (n a multiple of 4): the compaction reads its consecutive scores
+// 16 bytes at a time. With 4-byte loads an invocation's ITEMS consecutive scores put every lane of a subgroup on
+// its own cache line per load, which made the compaction cost most of the kernel.
+layout(constant_id = 2) const bool VEC4_ROWS = false;
 #include "topk_common.glsl"
 layout(std430, binding = 0) readonly buffer Scores { float scores[]; };
+layout(std430, binding = 0) readonly buffer Scores4 { vec4 scores4[]; };
 layout(std430, binding = 1) writeonly buffer Indices { uint indices[]; };
 
 const uint ITEMS = 16u;  // consecutive scores per invocation in a compaction chunk
@@ -102,9 +107,17 @@ void main() {
   for (uint chunk = 0u; chunk < pc.n; chunk += threads * ITEMS) {
     const uint first = chunk + lid * ITEMS;
     uint keys[ITEMS];
+    if (VEC4_ROWS) {
+      [[unroll]] for (uint q = 0u; q < ITEMS / 4u; ++q) {
+        // n is a multiple of 4 here, so a quad is wholly inside the row or wholly past it.
+        const vec4 v = first + 4u * q < pc.n ? scores4[(row_base + first) / 4u + q] : vec4(0.0);
+        [[unroll]] for (uint e = 0u; e < 4u; ++e) keys[4u * q + e] = order_key(v[e]);
+      }
+    } else {
+      [[unroll]] for (uint j = 0u; j < ITEMS; ++j) keys[j] = first + j < pc.n ? order_key(scores[row_base + first + j]) : 0u;
+    }
     uvec2 counts = uvec2(0u);
     [[unroll]] for (uint j = 0u; j < ITEMS; ++j) {
-      keys[j] = first + j < pc.n ? order_key(scores[row_base + first + j]) : 0u;
       const bool inside = first + j < pc.n;
       counts += uvec2(inside && keys[j] > threshold ? 1u : 0u, inside && keys[j] == threshold ? 1u : 0u);
     }

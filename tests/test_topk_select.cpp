@@ -1,10 +1,13 @@
 // GPU top-k selection (radix select + stable compaction) against a stable sort on (score desc, index asc), for
 // every implementation (one workgroup per row with subgroup or portable scans, multi-pass).
-// Selection is exact: the indices must equal the reference exactly, no tolerance.
+// Selection is exact: the indices must equal the reference exactly, no tolerance. Rows of n a multiple of 4 take the
+// one-group kernel's 16-byte loads (and, with Resident, the register-resident kernel), the others its 4-byte loads;
+// the sizes below include both.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -228,6 +231,19 @@ TEST_P(TopkSelect, BadArgumentsAreRejected) {
   EXPECT_FALSE(stream.recording());  // nothing was recorded by the rejected calls
 }
 
+TEST_P(TopkSelect, RowsAtTheResidentLimit) {
+  // The largest row the register-resident kernel holds (9 quads per invocation of 1024), one quad less, and two
+  // rows of it; scores with many ties near the cut so that the compaction's tie count matters.
+  for (uint32_t n : {ops::kTopkResidentMaxN, ops::kTopkResidentMaxN - 4}) {
+    std::vector<float> scores = random_floats(2 * size_t(n), 61, 0.0f, 1.0f);
+    for (size_t i = 0; i < scores.size(); i += 3) scores[i] = std::round(scores[i] * 64.0f) / 64.0f;
+    for (uint32_t rows : {1u, 2u}) {
+      const ops::TopkParams p{rows, n, 504, 8};
+      expect_matches_reference(p, std::vector<float>(scores.begin(), scores.begin() + size_t(rows) * n), describe(p));
+    }
+  }
+}
+
 TEST_P(TopkSelect, OneGroupWorkgroupSizes) {
   const uint32_t n = 9000;
   const std::vector<float> scores = random_floats(n, 51, 0.0f, 0.001f);
@@ -247,11 +263,12 @@ TEST_P(TopkSelect, OneGroupWorkgroupSizes) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, TopkSelect,
                          ::testing::Values(ops::TopkAlgorithm::OneGroup, ops::TopkAlgorithm::OneGroupPortable,
-                                           ops::TopkAlgorithm::MultiPass),
+                                           ops::TopkAlgorithm::MultiPass, ops::TopkAlgorithm::Resident),
                          [](const ::testing::TestParamInfo<ops::TopkAlgorithm>& info) {
                            switch (info.param) {
                              case ops::TopkAlgorithm::OneGroup: return "OneGroup";
                              case ops::TopkAlgorithm::OneGroupPortable: return "OneGroupPortable";
+                             case ops::TopkAlgorithm::Resident: return "Resident";
                              default: return "MultiPass";
                            }
                          });

@@ -18,6 +18,7 @@ constexpr uint32_t kMaxHistogramGroups = 1024;
 constexpr uint32_t kRadixPasses = 4;
 constexpr uint64_t kStateWords = 4, kHistogramWords = kRadixPasses * 256;
 constexpr uint32_t kOneGroupMaxThreads = 1024;  // the one-group kernel needs at least 256 (one per digit bin)
+constexpr uint32_t kResidentThreads = 1024;       // topk_resident.comp: kTopkResidentMaxN / 1024 = 9 quads each
 constexpr uint32_t kOneGroupDefaultThreads = 512;  // 512 was as fast as 1024 at 32 K and 1.7x faster at 4 K (run 8)
 
 // Mirrors the push-constant block of topk_common.glsl.
@@ -67,23 +68,37 @@ void record_topk_select(vk::Context& ctx, vk::CommandStream& stream, const TopkP
   TopkPush push{p.rows, p.n, p.k, p.window, block_count(p.n), 0};
   const uint32_t push_bytes = sizeof(TopkPush);
 
-  const uint32_t device_threads = std::min(kOneGroupMaxThreads, ctx.device().info().max_workgroup_invocations);
+  const vk::DeviceInfo& info = ctx.device().info();
+  const uint32_t device_threads = std::min(kOneGroupMaxThreads, info.max_workgroup_invocations);
   require(p.one_group_threads == 0 || (p.one_group_threads >= 256 && p.one_group_threads <= device_threads &&
                                        p.one_group_threads % 32 == 0),
           "one_group_threads must be 0 or a multiple of 32 in 256.." + std::to_string(device_threads));
+  const bool resident = (p.algorithm == TopkAlgorithm::Resident ||
+                         (p.algorithm == TopkAlgorithm::Auto && p.n >= kTopkResidentMinN)) &&
+                        p.n <= kTopkResidentMaxN && p.n % 4 == 0 && info.subgroup_arithmetic &&
+                        info.min_subgroup_size > 0 && info.max_workgroup_invocations >= kResidentThreads &&
+                        kResidentThreads % info.max_subgroup_size == 0;
+  if (resident) {
+    const auto& select = shader_pipeline(ctx, "topk_resident", 2, push_bytes,
+                                         {kResidentThreads, kResidentThreads / info.min_subgroup_size});
+    stream.dispatch(select, {used_scores, used_indices}, push, 1, p.rows);
+    return;
+  }
+
   const uint32_t one_group_threads =
       p.one_group_threads ? p.one_group_threads : std::min(kOneGroupDefaultThreads, device_threads);
   const bool one_group = one_group_threads >= 256 && (p.algorithm == TopkAlgorithm::OneGroup ||
                                                       p.algorithm == TopkAlgorithm::OneGroupPortable ||
+                                                      p.algorithm == TopkAlgorithm::Resident ||
                                                       (p.algorithm == TopkAlgorithm::Auto && p.n <= kTopkOneGroupMaxN));
   if (one_group) {
-    const vk::DeviceInfo& dev = ctx.device().info();
-    const bool subgroup_scan = dev.subgroup_arithmetic && dev.min_subgroup_size > 0 &&
-                               one_group_threads % dev.max_subgroup_size == 0 &&
+    const bool subgroup_scan = info.subgroup_arithmetic && info.min_subgroup_size > 0 &&
+                               one_group_threads % info.max_subgroup_size == 0 &&
                                p.algorithm != TopkAlgorithm::OneGroupPortable;
-    const uint32_t max_subgroups = subgroup_scan ? one_group_threads / dev.min_subgroup_size : 1;
+    const uint32_t max_subgroups = subgroup_scan ? one_group_threads / info.min_subgroup_size : 1;
+    const uint32_t vec4_rows = p.n % 4 == 0 && p.vec4_loads ? 1 : 0;
     const auto& select = shader_pipeline(ctx, subgroup_scan ? "topk_one_group" : "topk_one_group_portable", 2,
-                                         push_bytes, {one_group_threads, max_subgroups});
+                                         push_bytes, {one_group_threads, max_subgroups, vec4_rows});
     stream.dispatch(select, {used_scores, used_indices}, push, 1, p.rows);
     return;
   }

@@ -15,9 +15,16 @@
 namespace ckv::ops {
 
 // OneGroupPortable: the one-group kernel without subgroup operations, what devices without subgroup arithmetic
-// run (OneGroup picks it there by itself).
-enum class TopkAlgorithm { Auto, OneGroup, OneGroupPortable, MultiPass };
+// run (OneGroup picks it there by itself). Resident: one workgroup of 1024 invocations that reads the row once and
+// keeps it in registers (rows of at most kTopkResidentMaxN scores, n a multiple of 4, subgroup arithmetic, 1024
+// invocations per workgroup); where a row or device does not allow it, the one-group kernel runs instead. Auto
+// takes Resident where it applies from kTopkResidentMinN scores on, else OneGroup up to kTopkOneGroupMaxN scores,
+// else MultiPass. H200 (RESULTS run 15): Resident 14.1 / 20.7 µs at 4 K / 32 K scores (r15d), OneGroup with 512
+// invocations 11.5 / 34.8, MultiPass 45-46 at every length (r15b).
+enum class TopkAlgorithm { Auto, OneGroup, OneGroupPortable, MultiPass, Resident };
 inline constexpr uint32_t kTopkOneGroupMaxN = 36864;  // Auto's switch point, where the two times cross
+inline constexpr uint32_t kTopkResidentMaxN = 36864;  // 9 quads of scores per invocation
+inline constexpr uint32_t kTopkResidentMinN = 12288;  // below, 1024 invocations cost more than they save
 
 struct TopkParams {
   uint32_t rows = 1;    // independent score rows (1 for CompressKV, n_kv for SnapKV)
@@ -26,6 +33,9 @@ struct TopkParams {
   uint32_t window = 0;  // window indices n .. n + window - 1 appended to every row
   TopkAlgorithm algorithm = TopkAlgorithm::Auto;  // OneGroup falls back to MultiPass on devices without 256 threads
   uint32_t one_group_threads = 0;  // workgroup size of the one-group kernel: 0 = min(512, device limit); >= 256
+  // One-group kernel: 16-byte score loads in the compaction where n is a multiple of 4 (rows start and end on
+  // 16-byte boundaries); false keeps 4-byte loads (benches compare the two; tests cover both through n).
+  bool vec4_loads = true;
 };
 
 // Bytes of scratch record_topk_select needs (state, digit histograms, per-block counts).
