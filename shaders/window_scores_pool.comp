@@ -31,7 +31,8 @@ layout(push_constant) uniform Push {
   uint n_blocks;  // MERGE_STATS only
 } pc;
 
-shared float tile[TILE];
+const uint HEADS = 4u;  // slots whose tiles are filled together
+shared float tile[HEADS * TILE];
 
 #if MERGE_STATS
 const uint TEAM = 8u;
@@ -78,31 +79,44 @@ void main() {
   merge_row_stats(row);
 #endif
   float acc = 0.0;
-  for (uint i = 0u; i < pc.heads_per_row; ++i) {
-    const uint slot = row * pc.heads_per_row + i;
+  // Up to HEADS slots at a time: their tiles fill in one sweep, so the logits loads of all of them are in flight
+  // together (one sweep per slot, each a memory round trip behind a barrier, cost more than the pooling).
+  for (uint i0 = 0u; i0 < pc.heads_per_row; i0 += HEADS) {
+    const uint heads = min(HEADS, pc.heads_per_row - i0);
+    for (uint idx = tid; idx < heads * TILE; idx += gl_WorkGroupSize.x) {
+      const uint i = i0 + idx / TILE, e = idx % TILE;
+      const uint slot = row * pc.heads_per_row + i;
 #if MERGE_STATS
-    const uint stats_base = i * pc.window;  // this row's pairs only
+      const uint stats_base = i * pc.window;  // this row's pairs only
 #else
-    const uint stats_base = slot * pc.window;
+      const uint stats_base = slot * pc.window;
 #endif
-    for (uint idx = tid; idx < TILE; idx += gl_WorkGroupSize.x) {
-      const uint j = j0 + idx - HALF;  // wraps to a huge value left of key 0
+      const uint j = j0 + e - HALF;  // wraps to a huge value left of key 0
       float s = padding;
-      if (j0 + idx >= HALF && j < pc.n) {
+      if (j0 + e >= HALF && j < pc.n) {
         s = 0.0;
-        for (uint w = 0u; w < pc.window; ++w) {
-          const vec2 stats = row_stats[stats_base + w];
-          s += exp2(logits[(slot * pc.window + w) * pc.n + j] - stats.x) * stats.y;
+        // Window rows 8 at a time, unrolled so that their loads issue together; added in row order.
+        for (uint w0 = 0u; w0 < pc.window; w0 += 8u) {
+          float part[8];
+          [[unroll]] for (uint u = 0u; u < 8u; ++u) {
+            const uint w = min(w0 + u, pc.window - 1u);
+            const vec2 stats = row_stats[stats_base + w];
+            part[u] = w0 + u < pc.window ? exp2(logits[(slot * pc.window + w) * pc.n + j] - stats.x) * stats.y : 0.0;
+          }
+          [[unroll]] for (uint u = 0u; u < 8u; ++u) s += part[u];
         }
       }
       tile[idx] = s;
     }
     barrier();
     const uint j = j0 + tid;
-    if (j < pc.n) scores[slot * pc.n + j] = tile[tid + HALF];
-    float v = tile[tid];
-    for (uint k = 1u; k < KERNEL; ++k) v = POOL_MAX != 0u ? max(v, tile[tid + k]) : v + tile[tid + k];
-    acc += POOL_MAX != 0u ? v : v / float(KERNEL);
+    for (uint h = 0u; h < heads; ++h) {
+      const uint base = h * TILE;
+      if (j < pc.n) scores[(row * pc.heads_per_row + i0 + h) * pc.n + j] = tile[base + tid + HALF];
+      float v = tile[base + tid];
+      for (uint k = 1u; k < KERNEL; ++k) v = POOL_MAX != 0u ? max(v, tile[base + tid + k]) : v + tile[base + tid + k];
+      acc += POOL_MAX != 0u ? v : v / float(KERNEL);
+    }
     barrier();
   }
   const uint j = j0 + tid;
