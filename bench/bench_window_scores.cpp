@@ -2,6 +2,7 @@
 // shape, for each logits kernel (key rows split across lanes, one invocation per key) and with the row statistics
 // merged by the pool pass or by a separate combine pass.
 #include <cmath>
+#include <set>
 
 #include "bench.hpp"
 #include "bench_data.hpp"
@@ -14,6 +15,9 @@ std::vector<BenchResult> bench_window_scores(vk::Context& ctx, const BenchOption
   const uint32_t n_q = gpu ? 32 : 8, n_kv = gpu ? 8 : 2, d = gpu ? 128 : 64, window = 8;
   const std::vector<uint32_t> lengths = gpu ? std::vector<uint32_t>{4096, 32768, 131072} : std::vector<uint32_t>{4096};
   const std::vector<uint32_t> heads = {n_q - 1, 1, n_q / 2, 2};  // the compression bench's retrieval heads
+  std::set<uint32_t> kv_heads;
+  for (uint32_t h : heads) kv_heads.insert(h / (n_q / n_kv));
+  const size_t kv_heads_read = kv_heads.size();
   std::vector<BenchResult> results;
   for (uint32_t t : lengths) {
     const auto queries = bench_random(size_t(n_q) * window * d, 7);
@@ -46,9 +50,10 @@ std::vector<BenchResult> bench_window_scores(vk::Context& ctx, const BenchOption
       const std::string name = std::string("window scores ") + v.name + " T=" + std::to_string(t);
       if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
       const uint32_t lanes = ops::kv_score_key_lanes(p, ctx.device().info());
-      const Timing timing = time_on_gpu(
-          ctx, [&](vk::CommandStream& st) { ops::record_kv_scores(ctx, st, p, q_buffer, k_buffer, id_buffer, scratch, out); },
-          options.warmup, options.repeats);
+      auto record = [&](vk::CommandStream& st) {
+        ops::record_kv_scores(ctx, st, p, q_buffer, k_buffer, id_buffer, scratch, out);
+      };
+      const Timing timing = time_on_gpu(ctx, record, options.warmup, options.repeats);
       const auto got = vk::download<float>(ctx.device(), out, t - window);
       double sum = 0, worst = 0;
       for (size_t j = 0; j < got.size(); ++j) {
@@ -63,7 +68,7 @@ std::vector<BenchResult> bench_window_scores(vk::Context& ctx, const BenchOption
       r.median_us = timing.median_us;
       r.min_us = timing.min_us;
       r.max_us = timing.max_us;
-      r.bytes = 3.0 * t * d * 2;  // the K rows of the three KV heads the four listed heads use
+      r.bytes = double(kv_heads_read) * t * d * 2;  // the K rows of the KV heads the listed heads use
       // Every window row's probabilities sum to 1 over its keys, so the unpooled scores sum to about W; the pooled
       // mean (avg of 5, zero padding) keeps that sum up to the edges.
       r.checked = std::abs(sum - window) < 0.05 * window && worst <= 1e-6;

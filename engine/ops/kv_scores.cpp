@@ -85,11 +85,13 @@ struct ScorePush {
 uint32_t kv_score_key_lanes(const KvScoreParams& p, const vk::DeviceInfo& dev) {
   if (!p.split_key_rows || !p.subgroup_ops || !dev.subgroup_shuffle || p.kv_dtype != KvDtype::F16) return 0;
   if (p.qw_head_stride % 4 || p.qw_row_stride % 4) return 0;
+  // The shader's key loop steps by (lane groups x batch) through a block: that step must divide the block.
+  static_assert(kLogitGroup % (kLogitGroup / 8 * kSplitBatch) == 0 &&
+                kLogitGroup % (kLogitGroup / 16 * kSplitBatch) == 0);
   for (uint32_t lanes : {16u, 8u}) {
     // A power of two no larger than the smallest subgroup divides every subgroup size the device may pick.
     if (lanes > dev.min_subgroup_size || p.head_dim % (8 * lanes)) continue;
-    const uint32_t groups = kLogitGroup / lanes;
-    if (p.head_dim / (8 * lanes) <= kMaxSplitChunks && kLogitGroup % (groups * kSplitBatch) == 0) return lanes;
+    if (p.head_dim / (8 * lanes) <= kMaxSplitChunks) return lanes;
   }
   return 0;
 }
@@ -141,16 +143,12 @@ void record_kv_scores(vk::Context& ctx, vk::CommandStream& stream, const KvScore
   const uint32_t n_heads = uint32_t(heads);
 
   const uint32_t key_lanes = kv_score_key_lanes(p, dev);
-  if (key_lanes != 0) {
-    const uint32_t chunks = p.head_dim / (8 * key_lanes);
-    const auto& logit_pass = shader_pipeline(ctx, "window_logits_lanes", 5, sizeof(ScorePush),
-                                             {kLogitGroup, key_lanes, chunks, kSplitBatch});
-    stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
-  } else {
-    const auto& logit_pass = shader_pipeline(ctx, "window_logits" + variant, 5, sizeof(ScorePush),
-                                             {kLogitGroup, kRowGroup, dim4, max_subgroups});
-    stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
-  }
+  const auto& logit_pass =
+      key_lanes != 0 ? shader_pipeline(ctx, "window_logits_lanes", 5, sizeof(ScorePush),
+                                       {kLogitGroup, key_lanes, p.head_dim / (8 * key_lanes), kSplitBatch})
+                     : shader_pipeline(ctx, "window_logits" + variant, 5, sizeof(ScorePush),
+                                       {kLogitGroup, kRowGroup, dim4, max_subgroups});
+  stream.dispatch(logit_pass, {window_queries, k, ids, logits, block_stats}, push, n_heads, layout.n_blocks);
 
   const uint64_t pairs = uint64_t(p.heads_per_row) * p.window;
   const bool merge_in_pool =
