@@ -112,6 +112,7 @@ nlohmann::json run_policy(vk::Context& ctx, const Setup& setup, const LlamaWeigh
   so.ubatch = o.ubatch;
   so.decode_headroom = o.headroom;
   so.fused_decode = !o.unfused_decode;
+  so.int8_activations = !o.float_activations;
   const auto started = Clock::now();
   so.on_prefill_layer = [&](uint32_t done, uint32_t all) {
     if (done == 1 && all > 1) {  // an early estimate, useful when a long run is cut off
@@ -211,6 +212,7 @@ nlohmann::json run_e2e(vk::Context& ctx, const E2eOptions& o) {
   report["ubatch"] = o.ubatch;
   report["headroom"] = o.headroom;
   report["fused_decode"] = !o.unfused_decode;
+  report["int8_activations"] = !o.float_activations;
   report["seed"] = o.seed;
   report["kv_dtype"] = "f16";
   report["profiled"] = vk::dispatch_profiling_requested();  // CKV_PROFILE: the timed steps were profiled too

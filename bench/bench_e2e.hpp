@@ -32,6 +32,7 @@ struct E2eOptions {
   bool profile = false;
   uint32_t profile_steps = 8;
   bool unfused_decode = false;  // SessionOptions::fused_decode = false: the separate SiLU, RoPE/store, reduce passes
+  bool float_activations = false;  // SessionOptions::int8_activations = false: Q4_0 products in fp32
 };
 
 // Throws std::invalid_argument with one clear message for options that cannot run (unknown preset or weight

@@ -14,11 +14,10 @@
 // product needs no separate norm pass (every workgroup computes the vector's mean square itself); GATED: the
 // binding holds two matrices of the same shape and type, W_gate and, up_delta bytes further, W_up; a workgroup takes
 // the same ROWS rows of both and writes silu(W_gate x) * (W_up x) (Llama's SwiGLU), so the FFN needs no separate
-// SiLU pass and no barrier before it (push `accumulate` is ignored); ROW_PAIRS: a decode step's Q, K or V
+// SiLU pass and no barrier before it (push `accumulate` must be 0); ROW_PAIRS: a decode step's Q, K or V
 // projection finished in place of the plain write (no RoPE or KV-store pass after it). RoPE pairs (2i, 2i + 1)
 // (ggml's normal mode) are rows 2i and 2i + 1, which one workgroup step holds (ROWS even, pieces on even rows):
-// kv_mode 0 writes the rotated rows to y (Q), 1 stores them f16 into the KV cache (K), 2 stores the rows as they
-// are (V); the rotation is rope.comp's, from rope_angle.glsl.
+// matvec_epilogue.glsl stores them.
 #include "common.glsl"
 #if USE_SUBGROUP_ADD
 #extension GL_KHR_shader_subgroup_basic : require
@@ -70,9 +69,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 #include "quant_types.glsl"
-#if ROW_PAIRS
-#include "rope_angle.glsl"
-#endif
+#include "matvec_epilogue.glsl"
 
 const uint THREADS = gl_WorkGroupSize.x;
 #if GATED
@@ -93,27 +90,7 @@ shared float partial[THREADS * SUMS];
 #endif
 
 #if NORM_INPUT
-// The workgroup's sum of v (every invocation gets it); uses `partial`, which the caller must not hold.
-float workgroup_sum(float v) {
-  const uint tid = gl_LocalInvocationID.x;
-#if USE_SUBGROUP_ADD
-  v = subgroupAdd(v);
-  if (subgroupElect()) partial[gl_SubgroupID] = v;
-  barrier();
-  float total = 0.0;
-  for (uint p = 0u; p < gl_NumSubgroups; ++p) total += partial[p];
-#else
-  partial[tid] = v;
-  barrier();
-  for (uint half_ = THREADS / 2u; half_ > 0u; half_ /= 2u) {
-    if (tid < half_) partial[tid] += partial[tid + half_];
-    barrier();
-  }
-  const float total = partial[0];
-#endif
-  barrier();
-  return total;
-}
+#include "matvec_input_norm.glsl"
 #endif
 
 // Sum number s of the workgroup's row group, once `partial` holds the per-subgroup (or tree-reduced) sums.
@@ -134,14 +111,7 @@ void main() {
   [[unroll]] for (uint c = 0u; c < COLS; ++c) x_row[c] = ((pc.x_col0 + min(c, pc.t - 1u)) * pc.x_stride) / 4u;
 #if NORM_INPUT
   float inv_rms[COLS];
-  [[unroll]] for (uint c = 0u; c < COLS; ++c) {
-    float squares = 0.0;
-    for (uint i = tid; i < pc.k / 4u; i += THREADS) {
-      const vec4 v = x4[x_row[c] + i];
-      squares += dot(v, v);
-    }
-    inv_rms[c] = inversesqrt(workgroup_sum(squares) / float(pc.k) + pc.norm_eps);
-  }
+  [[unroll]] for (uint c = 0u; c < COLS; ++c) inv_rms[c] = input_inv_rms(x_row[c]);
 #define LOAD_X(c, xe) (x4[x_row[c] + (xe)] * inv_rms[c] * norm_w4[xe])
 #else
 #define LOAD_X(c, xe) x4[x_row[c] + (xe)]
@@ -241,36 +211,19 @@ void main() {
     }
 #endif
 #if ROW_PAIRS
-    for (uint s = tid; s < ROWS * COLS; s += THREADS) {
-      const uint r = s / COLS, c = s % COLS;
-      const uint row = pc.y_offset + rg * ROWS + r;  // the weight's row: pieces start on even rows
-      if (rg * ROWS + r >= pc.n || c >= pc.t) continue;
-      const uint r0 = r & ~1u, token = pc.x_col0 + c, e0 = (row & ~1u) % pc.head_dim;
-      vec2 pair = vec2(total_sum(r0 * COLS + c), total_sum((r0 + 1u) * COLS + c));
-      if (pc.kv_mode != 2u && e0 < 2u * pc.half_rope) {
-        const vec2 cs = rope_cos_sin(positions[token], e0 / 2u, pc.log2_inv_freq_step, pc.freq_scale);
-        pair = rope_rotate(pair, cs);
-      }
-      if (pc.kv_mode == 0u) {
-        y[pc.y_offset + token * pc.y_stride + rg * ROWS + r] = (r & 1u) == 0u ? pair.x : pair.y;
-      } else if ((r & 1u) == 0u) {
-        const uint head = row / pc.head_dim;
-        cache[((head * pc.capacity + pc.dst_start + token) * pc.head_dim + e0) / 2u] = pack_f16x2(pair);
-      }
+    for (uint s = tid; s < ROWS / 2u * COLS; s += THREADS) {
+      const uint r0 = 2u * (s / COLS), c = s % COLS;
+      if (rg * ROWS + r0 < pc.n && c < pc.t)
+        store_row_pair(rg * ROWS + r0, c, vec2(total_sum(r0 * COLS + c), total_sum((r0 + 1u) * COLS + c)));
     }
 #else
     for (uint s = tid; s < ROWS * COLS; s += THREADS) {
       const uint r = s / COLS, c = s % COLS;
-      const uint row = rg * ROWS + r;
-      if (row < pc.n && c < pc.t) {
-        const uint yi = pc.y_offset + (pc.x_col0 + c) * pc.y_stride + row;
+      if (rg * ROWS + r < pc.n && c < pc.t) {
 #if GATED
-        const float g = total_sum(s), u = total_sum(ROWS * COLS + s);
-        // exp(-g) overflows to inf for g < -88: g / inf = -0, the limit of silu (as silu_mul.comp).
-        y[yi] = g / (1.0 + exp(-g)) * u;
+        store_sum(rg * ROWS + r, c, swiglu(total_sum(s), total_sum(ROWS * COLS + s)));
 #else
-        const float sum = total_sum(s);
-        y[yi] = pc.accumulate != 0u ? y[yi] + sum : sum;
+        store_sum(rg * ROWS + r, c, total_sum(s));
 #endif
       }
     }

@@ -1,7 +1,8 @@
 // Decoding of ggml weight blocks read straight from a uint[] buffer, shared by matvec, matmul and get_rows.
 //
 // The includer declares the weights as `layout(std430, binding = ...) readonly buffer ... { uint weights[]; };` and
-// defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K. With
+// defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K,
+// WTYPE_Q4_0_X8 (the engine's Q4_0 layout: per 256 elements the 8 blocks' 16-byte quants, then their 8 f16 scales). With
 // WEIGHTS_VEC4 (F32/F16 only) it also declares the same binding as `uvec4 weights4[]`, and unit_load reads 16 bytes
 // at a time: the caller guarantees 16-byte aligned rows (row_off and the row size multiples of 16).
 //
@@ -44,6 +45,9 @@ const uint QBLOCK_BYTES = 144;  // f16 d, dmin; u8 scales[12]; u8 qs[128]
 #elif defined(WTYPE_Q6_K)
 const uint QBLOCK_K = 256;
 const uint QBLOCK_BYTES = 210;  // u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d
+#elif defined(WTYPE_Q4_0_X8)
+const uint QBLOCK_K = 256;
+const uint QBLOCK_BYTES = 144;  // u8 qs[8][16]; f16 d[8]: Q4_0 blocks j = 0..7 as qs[j] and d[j]
 #else
 #error "define one WTYPE_*"
 #endif
@@ -77,7 +81,7 @@ vec4 plain_vec4(uint row_off, uint v) {
 }
 #endif
 
-#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1) || defined(WTYPE_Q4_K)
+#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1) || defined(WTYPE_Q4_K) || defined(WTYPE_Q4_0_X8)
 // Four nibbles at bit `shift` (0 or 4) of each byte of a word.
 vec4 nibbles(uint word, uint shift) {
   const uint n = (word >> shift) & 0x0F0F0F0Fu;
@@ -108,6 +112,13 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
   // Element j < 16 is the low nibble of qs[j], element j >= 16 the high nibble of qs[j - 16].
   const float d = w_half(b);
   const uint qs = b + 2u + (i & 15u), shift = (i >> 4u) * 4u;
+  lo = d * (nibbles(w_u32(qs), shift) - 8.0);
+  hi = d * (nibbles(w_u32(qs + 4u), shift) - 8.0);
+#elif defined(WTYPE_Q4_0_X8)
+  // Block j = i / 32 of the super-block: quants at 16 j (word-aligned reads: i % 16 is 0 or 8), scale at 128 + 2 j.
+  const uint j = i / 32u, ii = i & 31u;
+  const float d = w_half(b + 128u + 2u * j);
+  const uint qs = b + 16u * j + (ii & 15u), shift = (ii >> 4u) * 4u;
   lo = d * (nibbles(w_u32(qs), shift) - 8.0);
   hi = d * (nibbles(w_u32(qs + 4u), shift) - 8.0);
 #elif defined(WTYPE_Q4_1)
@@ -156,8 +167,8 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
 
 // ---- Units, for matvec ----
 // A unit is the 8 elements of a row that one thread decodes from words it loads once: 8 consecutive elements for
-// F32/F16/Q8_0 and the K-quants (one sub-block's scale), and for Q4_0/Q4_1 the low and high nibbles of qs word p of a
-// block (elements 4p .. 4p + 3 and 16 + 4p .. 16 + 4p + 3). unit_load() reads the words, unit_vec4(w, i) dequantizes
+// F32/F16/Q8_0 and the K-quants (one sub-block's scale), and for Q4_0/Q4_1/Q4_0_X8 the low and high nibbles of qs
+// word p of a block (elements 4p .. 4p + 3 and 16 + 4p .. 16 + 4p + 3). unit_load() reads the words, unit_vec4(w, i) dequantizes
 // elements 4i .. 4i + 3 of the unit (i < UNIT_VECS, same values as dequant8) and unit_elem(u, i) gives their index
 // in the row. Adjacent threads take adjacent units, so a subgroup's vec4 loads of x stay on a few cache lines: with
 // a whole block per thread every such load touched 32 lines, and those loads, not the weights, set the speed.
@@ -178,7 +189,7 @@ struct Unit { uint w[8]; };
 struct Unit { uint w[4]; };
 #elif defined(WTYPE_Q8_0)
 struct Unit { uint q[2]; float d; };
-#elif defined(WTYPE_Q4_0)
+#elif defined(WTYPE_Q4_0) || defined(WTYPE_Q4_0_X8)
 struct Unit { uint q; float d; };
 #elif defined(WTYPE_Q4_1)
 struct Unit { uint q; float d, m; };
@@ -216,6 +227,11 @@ Unit unit_load(uint row_off, uint u) {
   r.m = w_half(b + 2u);
   r.q = w_u32(b + 4u + 4u * p);
 #endif
+#elif defined(WTYPE_Q4_0_X8)
+  // Unit u = 32 s + 4 j + p: quants word p of block j of super-block s (rows start on words), scale d[j].
+  const uint b = row_off + (u >> 5u) * QBLOCK_BYTES, j = (u >> 2u) & 7u;
+  r.d = w_half(b + 128u + 2u * j);
+  r.q = weights[(b >> 2u) + 4u * j + (u & 3u)];
 #elif defined(WTYPE_Q4_K)
   // Unit u = 32 s + 4 j + v: super-block s, sub-block j, qs words 8 (j / 2) + 2v and + 1, nibble j % 2. Super-blocks
   // start on words (144-byte blocks in rows of whole blocks at word-aligned offsets).
@@ -249,7 +265,7 @@ Unit unit_load(uint row_off, uint u) {
 vec4 unit_raw4(Unit r, uint i) {
 #if defined(WTYPE_Q8_0)
   return byte_values(r.q[i] ^ 0x80808080u, 128.0);  // int8 v as the byte v + 128
-#elif defined(WTYPE_Q4_0)
+#elif defined(WTYPE_Q4_0) || defined(WTYPE_Q4_0_X8)
   return byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 8.0);
 #elif defined(WTYPE_Q4_1)
   return byte_values((r.q >> (4u * i)) & 0x0F0F0F0Fu, 0.0);
@@ -285,7 +301,7 @@ vec4 unit_vec4(Unit r, uint i) {
 }
 
 uint unit_elem(uint u, uint i) {
-#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1)
+#if defined(WTYPE_Q4_0) || defined(WTYPE_Q4_1) || defined(WTYPE_Q4_0_X8)
   return 32u * (u >> 2u) + 4u * (u & 3u) + 16u * i;
 #else
   return UNIT_K * u + 4u * i;

@@ -1,6 +1,7 @@
 // Test weights in every ggml type the matrix kernels read, with their CPU-dequantized values, and the double
 // precision reference of Y = W · X. Shared by the matmul and get_rows tests.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,16 @@ namespace ckv::test {
 inline const std::vector<GgmlType>& kernel_types() {
   static const std::vector<GgmlType> types = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q8_0, GgmlType::Q4_0,
                                               GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q6_K};
+  return types;
+}
+
+// The ggml types and the engine's own device layouts (Q4_0_X8): what the matrix and get_rows kernels read.
+inline const std::vector<GgmlType>& device_kernel_types() {
+  static const std::vector<GgmlType> types = [] {
+    std::vector<GgmlType> t = kernel_types();
+    t.push_back(GgmlType::Q4_0_X8);
+    return t;
+  }();
   return types;
 }
 
@@ -39,6 +50,7 @@ inline std::vector<uint32_t> half_fields(GgmlType type) {
     case GgmlType::Q8_0: case GgmlType::Q4_0: return {0};
     case GgmlType::Q4_1: case GgmlType::Q4_K: return {0, 2};
     case GgmlType::Q6_K: return {208};
+    case GgmlType::Q4_0_X8: return {128, 130, 132, 134, 136, 138, 140, 142};
     default: return {};
   }
 }
@@ -124,5 +136,26 @@ inline MatmulReference matmul_reference(const TestWeight& w, const std::vector<f
 // The kernels use the reference's dequantized values exactly, so their error comes only from fp32 products and
 // sums in another order: bounded here by 2e-6 · sqrt(K) of Σ|w·x| (fp32 epsilon is 1.2e-7), for every type.
 inline double matmul_tolerance(uint32_t k, double abs_sum) { return 2e-6 * std::sqrt(double(k)) * abs_sum + 1e-30; }
+
+// Products on int8 activations (ops::MatmulOptions::int8_activations, Q4_0_X8 weights): rounding x to int8 per
+// 32-element block moves each element by at most half a step, max|x in its block| / 254, so row j's error beyond
+// the float kernels' grows by sum |w| * that step; the block sums' fp32 roundings see the raw quants (up to 16 |d|
+// per weight) rather than |w|, bounded like matmul_tolerance over those. x: the row's k inputs.
+inline double int8_activation_bound(const TestWeight& w, uint32_t row, const double* x) {
+  const uint8_t* r = w.bytes.data() + quant::row_bytes(w.type, w.k) * row;
+  double rounding = 0, raw = 0;
+  for (uint32_t b = 0; b < w.k / 32; ++b) {
+    double amax = 0, x_abs = 0, w_abs = 0;
+    for (uint32_t c = 32 * b; c < 32 * b + 32; ++c) {
+      amax = std::max(amax, std::abs(x[c]));
+      x_abs += std::abs(x[c]);
+      w_abs += std::abs(double(w.values[size_t(row) * w.k + c]));
+    }
+    const uint8_t* d = r + (b / 8) * 144 + 128 + 2 * (b % 8);
+    rounding += w_abs * amax / 254 * 1.001;
+    raw += 16.0 * std::abs(double(half_to_float(uint16_t(d[0] | (d[1] << 8))))) * (x_abs + 32 * amax / 254);
+  }
+  return rounding + 2e-6 * std::sqrt(double(w.k)) * raw;
+}
 
 }  // namespace ckv::test

@@ -94,10 +94,11 @@ TEST(CliBenchE2e, TinyModelReportsSaneNumbersAndSameSeedSameTokens) {
   for (size_t p = 0; p < 2; ++p) {
     EXPECT_EQ(again["policies"][p]["tokens"], j["policies"][p]["tokens"]) << p;
     EXPECT_EQ(again["policies"][p]["kv_bytes_kept_after_decode"], j["policies"][p]["kv_bytes_kept_after_decode"]);
-    // The decode-time matrix-vector kernel: matvec_* on GPUs, the lane-rows matmul_*_lanes1 on CPU devices.
+    // The decode-time matrix-vector kernel on the Q4_0_X8 layout (the tiny model's rows are whole super-blocks):
+    // matvec_* on GPUs (the int8-activation kernel where the device has dot products), matmul_*_lanes1 on CPU devices.
     const std::string decode_profile = again["policies"][p]["profile_decode"].dump();
-    EXPECT_TRUE(decode_profile.find("matvec_q4_0") != std::string::npos ||
-                decode_profile.find("matmul_q4_0_lanes1") != std::string::npos)
+    EXPECT_TRUE(decode_profile.find("matvec_q4_0_x8") != std::string::npos ||
+                decode_profile.find("matmul_q4_0_x8_lanes1") != std::string::npos)
         << again["policies"][p]["profile_decode"].dump();
   }
   EXPECT_FALSE(again["profiled"].get<bool>());  // the timed steps were not profiled

@@ -2,6 +2,7 @@
 // (tests/data/quant/make_quant_data.py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -112,6 +113,34 @@ TEST(Dequant, RowOfATensor) {
   const std::vector<float> row = quant::dequantize_row(GgmlType::Q4_K, w.bytes, 512, 2);
   EXPECT_EQ(row, std::vector<float>(w.values.begin() + 1024, w.values.end()));
   EXPECT_THROW(quant::dequantize_row(GgmlType::Q4_K, w.bytes, 512, 3), std::invalid_argument);
+}
+
+// Q4_0_X8, the engine's device layout of Q4_0: per 8 blocks their 16-byte quants, then their 8 scales; the same
+// values as the Q4_0 blocks it came from, and back to the same bytes.
+TEST(Dequant, Q4_0_X8IsARearrangementOfQ4_0) {
+  const TestWeight q4 = make_weight(GgmlType::Q4_0, 512, 3, 12, WeightSource::RandomBytes);
+  const std::span<const uint8_t> src(q4.bytes.data(), quant::row_bytes(GgmlType::Q4_0, 512) * 3);
+  std::vector<uint8_t> x8(src.size()), back(src.size());
+  quant::repack_q4_0_x8(src, x8);
+  // Block 9 (super-block 1, block 1): quants at 144 + 16, scale at 144 + 128 + 2.
+  EXPECT_EQ(0, std::memcmp(&x8[144 + 16], &src[9 * 18 + 2], 16));
+  EXPECT_EQ(0, std::memcmp(&x8[144 + 128 + 2], &src[9 * 18], 2));
+  EXPECT_EQ(quant::dequantize(GgmlType::Q4_0_X8, x8, 512 * 3), q4.values);
+  quant::unpack_q4_0_x8(x8, back);
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), src.begin()));
+  const std::vector<float> values = random_floats(1024, 13, -2.0f, 2.0f);
+  std::vector<uint8_t> want(quant::row_bytes(GgmlType::Q4_0, 1024));
+  quant::repack_q4_0_x8(quant::quantize(GgmlType::Q4_0, values), want);
+  EXPECT_EQ(quant::quantize(GgmlType::Q4_0_X8, values), want);
+  EXPECT_EQ(quant::type_name(GgmlType::Q4_0_X8), "Q4_0_X8");
+  EXPECT_EQ(quant::device_weight_type(GgmlType::Q4_0, 512), GgmlType::Q4_0_X8);
+  EXPECT_EQ(quant::device_weight_type(GgmlType::Q4_0, 288), GgmlType::Q4_0);
+  EXPECT_EQ(quant::device_weight_type(GgmlType::Q8_0, 512), GgmlType::Q8_0);
+  EXPECT_THROW(quant::repack_q4_0_x8(std::span<const uint8_t>(src.data(), 144), std::span<uint8_t>(x8.data(), 288)),
+               std::invalid_argument);
+  EXPECT_THROW(quant::repack_q4_0_x8(std::span<const uint8_t>(src.data(), 72), std::span<uint8_t>(x8.data(), 72)),
+               std::invalid_argument);
+  EXPECT_THROW(quant::dequantize(GgmlType::Q4_0_X8, x8, 32), std::invalid_argument);  // not whole super-blocks
 }
 
 TEST(Dequant, BadArgumentsAreClearErrors) {

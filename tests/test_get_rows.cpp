@@ -64,7 +64,7 @@ TEST_P(GetRowsTypes, SplitWeightAndUnknownIds) {
   expect_rows(w, ids, lookup(w, ids, 12, max_piece), "split");
 }
 
-INSTANTIATE_TEST_SUITE_P(GetRows, GetRowsTypes, ::testing::ValuesIn(kernel_types()),
+INSTANTIATE_TEST_SUITE_P(GetRows, GetRowsTypes, ::testing::ValuesIn(device_kernel_types()),
                          [](const auto& info) { return type_label(info.param); });
 
 TEST_F(GetRows, BadArgumentsAreClearErrors) {

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <numeric>
+#include <random>
 
 #include "engine/ops/copy.hpp"
 #include "engine/ops/get_rows.hpp"
@@ -232,8 +234,131 @@ TEST_P(MatmulTypes, SplitIntoPiecesAtAnUnalignedOffset) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Matmul, MatmulTypes, ::testing::ValuesIn(kernel_types()),
+INSTANTIATE_TEST_SUITE_P(Matmul, MatmulTypes, ::testing::ValuesIn(device_kernel_types()),
                          [](const auto& info) { return type_label(info.param); });
+
+// Q4_0_X8 products of one vector on int8 activations (MatmulOptions::int8_activations): within the rounding bound
+// of int8_activation_bound on random inputs, for every workgroup shape, rows per subgroup and workgroup count (1:
+// one workgroup takes every row in grid stride), and exact where x is whole numbers up to 127 with a 127 in every
+// block and the weights' scales are powers of two (every partial sum is then exact in fp32).
+class MatvecInt8 : public Matmul {
+ protected:
+  void SetUp() override {
+    Matmul::SetUp();
+    if (!device().info().integer_dot_product || !device().info().subgroup_arithmetic)
+      GTEST_SKIP() << device().info().name << " has no integer dot products or subgroup arithmetic";
+  }
+
+  static MatmulOptions int8_options() {
+    MatmulOptions o;
+    o.kernel = MatmulKernel::Vector;
+    o.int8_activations = true;
+    return o;
+  }
+
+  void check_int8(const TestWeight& w, const std::vector<float>& x, const Case& c, const std::vector<float>& got,
+                  const std::vector<float>& y_init = {}) {
+    ASSERT_TRUE(ops::matmul_uses_int8_activations(device().info(), {nullptr, 0, w.type, w.k, w.n}, 1, c.options));
+    const MatmulReference ref = matmul_reference(w, x, 1, w.k + c.x_pad);
+    const std::vector<double> xd(x.begin(), x.begin() + w.k);
+    size_t bad = 0;
+    for (uint32_t j = 0; j < w.n; ++j) {
+      const double want = ref.y[j] + (c.accumulate ? y_init[j] : 0.0);
+      const double tol = matmul_tolerance(w.k, ref.abs_sum[j]) + int8_activation_bound(w, j, xd.data()) +
+                         (c.accumulate ? 1.2e-7 * std::abs(want) : 0.0);
+      if (!(std::abs(got[j] - want) <= tol) && bad++ < 5)
+        ADD_FAILURE() << describe(w, c) << " threads " << c.options.vector_threads << " rows " << c.options.vector_rows
+                      << " workgroups " << c.options.vector_workgroups << ": y[" << j << "] = " << got[j] << ", want "
+                      << want << " (tolerance " << tol << ")";
+    }
+    for (uint32_t j = w.n; j < w.n + c.y_pad; ++j)
+      if (got[j] != (c.accumulate ? y_init[j] : kSentinel) && bad++ < 5) ADD_FAILURE() << "padding y[" << j << "] written";
+    EXPECT_EQ(bad, 0u) << describe(w, c);
+  }
+};
+
+TEST_F(MatvecInt8, RandomInputsEveryShapeWithinTheRoundingBound) {
+  // k = 4352: 136 blocks, not a multiple of any subgroup's blocks per step.
+  for (uint32_t k : {256u, 768u, 4352u})
+    for (WeightSource source : {WeightSource::Quantized, WeightSource::RandomBytes}) {
+      const TestWeight w = make_weight(GgmlType::Q4_0_X8, k, 67, k + uint32_t(source), source);
+      for (uint32_t threads : {32u, 128u, 256u})
+        for (uint32_t rows : {1u, 2u, 3u})
+          for (uint32_t workgroups : {1u, 0u}) {
+            if (k == 4352 && (threads != 128 || rows == 3)) continue;  // the long rows once per row count
+            Case c;
+            c.options = int8_options();
+            c.options.vector_threads = threads;
+            c.options.vector_rows = rows;
+            c.options.vector_workgroups = workgroups;
+            const std::vector<float> x = random_x(w, c, k + threads + rows);
+            check_int8(w, x, c, run(w, x, c));
+          }
+    }
+}
+
+TEST_F(MatvecInt8, WholeNumbersAndPowerOfTwoScalesAreExact) {
+  const uint32_t k = 768, n = 37;
+  TestWeight w = make_weight(GgmlType::Q4_0_X8, k, n, 5, WeightSource::RandomBytes);
+  std::mt19937 rng(6);
+  for (size_t super = 0; super < w.bytes.size() / 144; ++super)
+    for (uint32_t j = 0; j < 8; ++j) {
+      const uint16_t d = float_to_half(std::ldexp((rng() & 1) ? -1.0f : 1.0f, -4 - int(rng() % 2)));
+      std::memcpy(&w.bytes[super * 144 + 128 + 2 * j], &d, 2);
+    }
+  w.values = quant::dequantize(w.type, w.bytes, size_t(k) * n);
+  Case c;
+  c.options = int8_options();
+  std::vector<float> x(k + c.x_pad, 0.0f);
+  for (uint32_t i = 0; i < k; ++i) x[i] = float(int(rng() % 255) - 127);
+  for (uint32_t b = 0; b < k / 32; ++b) x[32 * b + (b * 7) % 32] = (b & 1) ? 127.0f : -127.0f;
+  const MatmulReference ref = matmul_reference(w, x, 1, k + c.x_pad);
+  // Values 0.3 off a whole number round back to it (the scale stays 1): the int8 kernel's result is unchanged.
+  std::vector<float> x_off = x;
+  for (uint32_t b = 0; b < k / 32; ++b) x_off[32 * b + (b * 7 + 3) % 32] += 0.3f;
+  for (const std::vector<float>* input : {&x, &x_off}) {
+    const std::vector<float> got = run(w, *input, c);
+    for (uint32_t j = 0; j < n; ++j) ASSERT_EQ(double(got[j]), ref.y[j]) << "row " << j;
+  }
+}
+
+TEST_F(MatvecInt8, AccumulatePiecesAndOffsets) {
+  const uint32_t k = 512;
+  const TestWeight w = make_weight(GgmlType::Q4_0_X8, k, 67, 8);
+  const uint64_t row_bytes = quant::row_bytes(w.type, k);
+  for (uint64_t offset : {0ull, 16ull * 7, 20ull}) {  // 20: rows off 16-byte boundaries take the fp32 kernel
+    Case c;
+    c.options = int8_options();
+    c.accumulate = true;
+    c.w_offset = offset;
+    c.options.max_piece_bytes = 9 * row_bytes + 256;
+    const std::vector<float> x = random_x(w, c, 9 + uint32_t(offset));
+    const std::vector<float> y0 = random_floats(w.n + c.y_pad, 10, -3.0f, 3.0f);
+    const std::vector<float> got = run(w, x, c, y0);
+    if (offset % 16 == 0)
+      check_int8(w, x, c, got, y0);
+    else
+      check(w, x, c, got, y0);
+  }
+}
+
+TEST_F(MatvecInt8, TakenOnlyForOneVectorOfQ4_0_X8) {
+  const vk::DeviceInfo& dev = device().info();
+  const MatmulOptions on = int8_options();
+  MatmulOptions off = on;
+  off.int8_activations = false;
+  MatmulOptions shared_reduce = on;
+  shared_reduce.subgroup_ops = false;
+  const ops::WeightView x8{nullptr, 0, GgmlType::Q4_0_X8, 4096, 64}, q4{nullptr, 0, GgmlType::Q4_0, 4096, 64};
+  EXPECT_TRUE(ops::matmul_uses_int8_activations(dev, x8, 1, on));
+  EXPECT_FALSE(ops::matmul_uses_int8_activations(dev, x8, 2, on));
+  EXPECT_FALSE(ops::matmul_uses_int8_activations(dev, q4, 1, on));
+  EXPECT_FALSE(ops::matmul_uses_int8_activations(dev, x8, 1, off));
+  EXPECT_FALSE(ops::matmul_uses_int8_activations(dev, x8, 1, shared_reduce));
+  // x rounded to int8 must fit shared memory: k bytes and 8 per block.
+  const ops::WeightView too_wide{nullptr, 0, GgmlType::Q4_0_X8, dev.shared_memory_bytes / 256 * 256, 4};
+  EXPECT_FALSE(ops::matmul_uses_int8_activations(dev, too_wide, 1, on));
+}
 
 // F32/F16 rows of any multiple of 4 elements, not of 32: k = 172 is the FFN width of llama2.c's stories260K
 // (8 * 21 + 4: matvec's last unit and the tiled kernel's last 8-group are half full), 4 and 12 shorter than one

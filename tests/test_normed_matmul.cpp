@@ -30,6 +30,10 @@ class NormedMatmul : public GpuTest {
 
     // The reference: normalised rows in double, then the products in double.
     const std::vector<double> xn_d = rms_norm_reference(x, gain, t, k, k, eps);
+    const ops::WeightView probe{nullptr, 0, type, k, w1.n};
+    const bool int8 = ops::matmul_uses_int8_activations(device().info(), probe, t, options);
+    EXPECT_EQ(int8, options.int8_activations && options.subgroup_ops && type == GgmlType::Q4_0_X8 && t == 1 &&
+                        device().info().integer_dot_product && device().info().subgroup_arithmetic);
 
     const vk::Buffer wb1 = make_buffer(w1.bytes, "w1"), wb2 = make_buffer(w2.bytes, "w2");
     const ops::WeightView v1{&wb1, 0, type, k, w1.n}, v2{&wb2, 0, type, k, w2.n};
@@ -54,7 +58,8 @@ class NormedMatmul : public GpuTest {
           }
           // The kernel's normalised x differs from the double one by a few fp32 roundings (the mean square's sum
           // in another order, inversesqrt): 4 · 2^-23 relative per element on top of the product's own bound.
-          const double tol = matmul_tolerance(k, abs_sum) + 5e-7 * abs_sum;
+          double tol = matmul_tolerance(k, abs_sum) + 5e-7 * abs_sum;
+          if (int8) tol += int8_activation_bound(*w, j, &xn_d[size_t(i) * k]);
           ASSERT_NEAR(got[size_t(i) * w->n + j], want, tol) << "weight " << i_w << " token " << i << " row " << j;
         }
       ++i_w;
@@ -73,6 +78,9 @@ TEST_F(NormedMatmul, FusedMatrixVectorPath) {
       check(GgmlType::F32, 100, t, options, what);   // rows not on 16-byte boundaries
       check(GgmlType::Q4_0, 256, t, options, what);
       check(GgmlType::Q6_K, 512, t, options, what);
+      check(GgmlType::Q4_0_X8, 768, t, options, what);
+      options.int8_activations = true;  // one vector: the int8-activation kernel where the device has dot products
+      check(GgmlType::Q4_0_X8, 768, t, options, what + " int8");
     }
 }
 
@@ -114,6 +122,7 @@ class NormedSwiglu : public GpuTest {
 
     const auto got = read<float>(y, size_t(t) * n);
     const std::vector<double> xn_d = rms_norm_reference(x, gain, t, k, k, eps);
+    const bool int8 = ops::matmul_uses_int8_activations(device().info(), gv, t, options) && up_offset % 16 == 0;
     for (uint32_t i = 0; i < t; ++i) {
       for (uint32_t j = 0; j < n; ++j) {
         double g = 0, u = 0, g_abs = 0, u_abs = 0;
@@ -125,7 +134,11 @@ class NormedSwiglu : public GpuTest {
         const double silu = g / (1.0 + std::exp(-g)), want = silu * u;
         // Each product's own bound (as NormedMatmul), carried through silu (slope at most 1.1) and the product,
         // plus a few fp32 roundings of exp, the division and the multiplication.
-        const double tol_g = matmul_tolerance(k, g_abs) + 5e-7 * g_abs, tol_u = matmul_tolerance(k, u_abs) + 5e-7 * u_abs;
+        double tol_g = matmul_tolerance(k, g_abs) + 5e-7 * g_abs, tol_u = matmul_tolerance(k, u_abs) + 5e-7 * u_abs;
+        if (int8) {
+          tol_g += int8_activation_bound(gate, j, &xn_d[size_t(i) * k]);
+          tol_u += int8_activation_bound(up, j, &xn_d[size_t(i) * k]);
+        }
         const double tol = 1.1 * tol_g * (std::abs(u) + tol_u) + std::abs(silu) * tol_u + 1e-6 * std::abs(want) + 1e-12;
         ASSERT_NEAR(got[size_t(i) * n + j], want, tol) << "token " << i << " row " << j << " g " << g << " u " << u;
       }
@@ -144,7 +157,15 @@ TEST_F(NormedSwiglu, OnePassKernelMatchesReference) {
       check(GgmlType::F16, 256, 37, t, 37 * 512 + 4, vector, true, what);    // up only word aligned: 4-byte loads
       check(GgmlType::Q4_0, 256, 40, t, 40 * 144 + 2 * 4, vector, true, what);
       check(GgmlType::Q6_K, 512, 9, t, 9 * 420, vector, true, what);
+      check(GgmlType::Q4_0_X8, 512, 9, t, 9 * 288 + 16, vector, true, what);
     }
+  }
+  vector = {};
+  vector.kernel = MatmulKernel::Vector;
+  vector.int8_activations = true;
+  for (uint32_t t : {1u, 3u}) {  // one vector: the int8-activation kernel where the device has dot products
+    check(GgmlType::Q4_0_X8, 512, 9, t, 9 * 288 + 16, vector, true, "one pass int8");
+    check(GgmlType::Q4_0_X8, 512, 9, t, 9 * 288 + 4, vector, true, "one pass int8, up not 16-byte aligned");
   }
 }
 

@@ -26,8 +26,8 @@ struct Shape {
 class QkvProjection : public GpuTest {
  protected:
   // Double-precision rows of W · rms_norm(x) and each element's tolerance.
-  static void products(const TestWeight& w, const std::vector<double>& xn, uint32_t t, std::vector<double>& out,
-                       std::vector<double>& tol) {
+  static void products(const TestWeight& w, const std::vector<double>& xn, uint32_t t, bool int8,
+                       std::vector<double>& out, std::vector<double>& tol) {
     out.assign(size_t(t) * w.n, 0.0);
     tol.assign(out.size(), 0.0);
     for (uint32_t i = 0; i < t; ++i)
@@ -39,7 +39,8 @@ class QkvProjection : public GpuTest {
           abs_sum += std::abs(p);
         }
         out[size_t(i) * w.n + j] = sum;
-        tol[size_t(i) * w.n + j] = matmul_tolerance(w.k, abs_sum) + 5e-7 * abs_sum;
+        tol[size_t(i) * w.n + j] = matmul_tolerance(w.k, abs_sum) + 5e-7 * abs_sum +
+                                   (int8 ? int8_activation_bound(w, j, &xn[size_t(i) * w.k]) : 0.0);
       }
   }
 
@@ -75,9 +76,10 @@ class QkvProjection : public GpuTest {
 
     const std::vector<double> xn = rms_norm_reference(x, gain, t, s.n_embd, s.n_embd, eps);
     std::vector<double> q_want, q_tol, k_want, k_tol, v_want, v_tol;
-    products(wq, xn, t, q_want, q_tol);
-    products(wk, xn, t, k_want, k_tol);
-    products(wv, xn, t, v_want, v_tol);
+    const bool int8 = ops::matmul_uses_int8_activations(device().info(), {nullptr, 0, type, s.n_embd, q_width}, t, options);
+    products(wq, xn, t, int8, q_want, q_tol);
+    products(wk, xn, t, int8, k_want, k_tol);
+    products(wv, xn, t, int8, v_want, v_tol);
     rotate(q_want, q_tol, t, s, positions, base);
     rotate(k_want, k_tol, t, s, positions, base);
 
@@ -150,6 +152,15 @@ TEST_F(QkvProjection, FusedRowPairsMatchTheReference) {
     }
     check(GgmlType::F32, partial_rotary, 1, vector, true, what);
   }
+  Shape wide;  // rows of whole 256-element super-blocks for Q4_0_X8
+  wide.n_embd = 256;
+  vector = {};
+  vector.kernel = ops::MatmulKernel::Vector;
+  check(GgmlType::Q4_0_X8, wide, 1, vector, true, "fused");
+  vector.int8_activations = true;
+  for (uint32_t t : {1u, 3u}) check(GgmlType::Q4_0_X8, wide, t, vector, true, "fused int8");
+  vector.vector_rows = 4;
+  check(GgmlType::Q4_0_X8, wide, 1, vector, true, "fused int8, 4 rows per subgroup");
 }
 
 TEST_F(QkvProjection, FallbackMatchesTheReference) {

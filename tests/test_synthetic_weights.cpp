@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <span>
 
+#include "engine/gguf/gguf_writer.hpp"
 #include "engine/model/llama_weights.hpp"
 #include "engine/model/synthetic_weights.hpp"
 #include "engine/quant/dequant.hpp"
 #include "gpu_env.hpp"
+#include "matmul_helpers.hpp"
 
 namespace ckv::test {
 namespace {
@@ -47,7 +51,7 @@ TEST(SyntheticConfig, UnknownNamesAreClearErrors) {
 class SyntheticWeights : public GpuTest {
  protected:
   std::vector<uint8_t> bytes_of(const ops::WeightView& w) {
-    return vk::download<uint8_t>(device(), *w.buffer, weight_bytes(w));
+    return vk::download<uint8_t>(device(), *w.buffer, weight_bytes(w), w.offset);
   }
   std::vector<float> values_of(const ops::WeightView& w) {
     return quant::dequantize(w.type, bytes_of(w), size_t(w.k) * w.n);
@@ -76,7 +80,7 @@ TEST_F(SyntheticWeights, MatricesHaveStdOneOverSqrtKAndNormsAreOne) {
     EXPECT_FALSE(w.tied_output);
     ASSERT_EQ(w.layers.size(), c.n_layers);
     for (const ops::WeightView* m : {&w.layers[0].attn_q, &w.layers[1].ffn_down, &w.output, &w.token_embedding}) {
-      EXPECT_EQ(m->type, type);
+      EXPECT_EQ(m->type, quant::device_weight_type(type, m->k));  // Q4_0 rows of 256 k: Q4_0_X8
       const Moments mo = moments(values_of(*m));
       const double want = 1.0 / std::sqrt(double(m->k));
       EXPECT_NEAR(mo.std, want, 0.05 * want) << "k " << m->k << " n " << m->n;
@@ -88,7 +92,7 @@ TEST_F(SyntheticWeights, MatricesHaveStdOneOverSqrtKAndNormsAreOne) {
     }
     // Byte counts: the embedding and output [n_embd, vocab], per layer q, o [n_embd, n_embd], k, v
     // [n_embd, kv_width], gate, up [n_embd, ffn], down [ffn, n_embd], norms f32.
-    const quant::BlockLayout b = quant::block_layout(type);
+    const quant::BlockLayout b = quant::block_layout(type);  // Q4_0_X8 has Q4_0's bytes
     auto matrix = [&](uint64_t k, uint64_t n) { return k / b.block_size * b.block_bytes * n; };
     const uint64_t kv_width = c.n_kv_heads * c.head_dim;
     const uint64_t layer = matrix(c.n_embd, c.n_embd) * 2 + matrix(c.n_embd, kv_width) * 2 +
@@ -109,6 +113,55 @@ TEST_F(SyntheticWeights, SameSeedSameWeightsAndTensorsDiffer) {
   EXPECT_NE(bytes_of(a.layers[1].ffn_up), bytes_of(other.layers[1].ffn_up));
   EXPECT_NE(bytes_of(a.layers[0].ffn_up), bytes_of(a.layers[1].ffn_up));
   EXPECT_NE(bytes_of(a.layers[0].attn_q), bytes_of(a.layers[0].attn_output));
+}
+
+// A GGUF model's Q4_0 matrices with rows of 256-element multiples reach the GPU as Q4_0_X8 (same values, same
+// bytes rearranged); rows of other lengths (ffn_down at k = 288 here) stay Q4_0.
+TEST_F(SyntheticWeights, GgufQ4_0RowsOfWholeSuperBlocksAreRepackedOnUpload) {
+  LlamaConfig c = synthetic_config("tiny");
+  c.n_ff = 288;
+  GgufWriter writer;
+  std::map<std::string, std::vector<uint8_t>> file_bytes;
+  uint32_t seed = 1;
+  const auto matrix = [&](const std::string& name, uint32_t k, uint32_t n) {
+    std::vector<uint8_t> b = random_weight_bytes(GgmlType::Q4_0, k, n, seed++);
+    writer.add_tensor(name, {k, n}, GgmlType::Q4_0, std::as_bytes(std::span<const uint8_t>(b)));
+    file_bytes[name] = std::move(b);
+  };
+  const std::vector<float> ones(c.n_embd, 1.0f);
+  matrix("token_embd.weight", c.n_embd, c.vocab_size);
+  matrix("output.weight", c.n_embd, c.vocab_size);
+  writer.add_f32_tensor("output_norm.weight", {c.n_embd}, ones);
+  const uint32_t kv_width = c.n_kv_heads * c.head_dim;
+  for (uint32_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    writer.add_f32_tensor(p + "attn_norm.weight", {c.n_embd}, ones);
+    writer.add_f32_tensor(p + "ffn_norm.weight", {c.n_embd}, ones);
+    matrix(p + "attn_q.weight", c.n_embd, c.n_embd);
+    matrix(p + "attn_k.weight", c.n_embd, kv_width);
+    matrix(p + "attn_v.weight", c.n_embd, kv_width);
+    matrix(p + "attn_output.weight", c.n_embd, c.n_embd);
+    matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+    matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+  }
+  const std::vector<std::byte> image = writer.to_bytes();
+  const GgufFile file = GgufFile::parse_memory(image, "tiny q4_0");
+  const LlamaWeights w(ctx(), file, c);
+  const auto expect = [&](const ops::WeightView& view, const std::string& name, GgmlType type) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(view.type, type);
+    const std::vector<uint8_t>& src = file_bytes.at(name);
+    std::vector<uint8_t> want = src;
+    if (type == GgmlType::Q4_0_X8) quant::repack_q4_0_x8(src, want);
+    EXPECT_EQ(bytes_of(view), want);
+    EXPECT_EQ(values_of(view), quant::dequantize(GgmlType::Q4_0, src, size_t(view.k) * view.n));
+  };
+  expect(w.token_embedding, "token_embd.weight", GgmlType::Q4_0_X8);
+  expect(w.output, "output.weight", GgmlType::Q4_0_X8);
+  expect(w.layers[1].attn_k, "blk.1.attn_k.weight", GgmlType::Q4_0_X8);
+  expect(w.layers[0].ffn_up, "blk.0.ffn_up.weight", GgmlType::Q4_0_X8);
+  expect(w.layers[1].ffn_down, "blk.1.ffn_down.weight", GgmlType::Q4_0);
 }
 
 }  // namespace

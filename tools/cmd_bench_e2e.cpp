@@ -42,6 +42,8 @@ Command add_bench_e2e_command(CLI::App& bench, const GlobalOptions& global) {
   sub->add_option("--profile-steps", o.profile_steps, "decode steps profiled with --profile");
   sub->add_flag("--unfused-decode", o.unfused_decode, "decode without the per-layer fusions (separate SiLU, RoPE/KV "
                                                       "store and attention reduce passes), for before/after numbers");
+  sub->add_flag("--float-activations", o.float_activations, "Q4_0 products in fp32 instead of on int8-rounded "
+                                                            "activations with integer dot products");
   sub->add_option("--json", f->json_out, "write the JSON report to this file");
   return {sub, [f, &global]() {
             bench::check_e2e_options(f->options);

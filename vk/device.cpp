@@ -117,6 +117,7 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR coopmat{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceShaderClockFeaturesKHR clock{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
@@ -158,6 +159,11 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
     coopmat_nv.cooperativeMatrix = VK_TRUE;
     *tail = &coopmat_nv;
     tail = &coopmat_nv.pNext;
+  }
+  if (info_.integer_dot_product) {
+    dot.shaderIntegerDotProduct = VK_TRUE;
+    *tail = &dot;
+    tail = &dot.pNext;
   }
 
   VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};

@@ -134,10 +134,16 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv_features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceShaderClockFeaturesKHR clock_features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot_features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
   void** tail = &f12.pNext;
+  if (info.api_version >= VK_API_VERSION_1_3) {
+    *tail = &dot_features;
+    tail = &dot_features.pNext;
+  }
   if (info.subgroup_clock) {
     *tail = &clock_features;
     tail = &clock_features.pNext;
@@ -164,6 +170,7 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.coopmat_khr = info.coopmat_khr && coopmat_features.cooperativeMatrix;
   info.coopmat_nv = info.coopmat_nv && coopmat_nv_features.cooperativeMatrix;
   info.subgroup_clock = info.subgroup_clock && clock_features.shaderSubgroupClock;
+  info.integer_dot_product = dot_features.shaderIntegerDotProduct;
 
   if (info.coopmat_khr) {
     auto get_shapes = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
@@ -250,7 +257,8 @@ std::string format_device_info(const DeviceInfo& info) {
   out << "  timestamps on compute queue " << (info.timestamps_on_compute ? "yes" : "no") << ", period "
       << info.timestamp_period_ns << " ns\n";
   out << "  vulkan memory model " << (info.vulkan_memory_model ? "yes" : "no") << ", subgroup shader clock "
-      << (info.subgroup_clock ? "yes" : "no") << "\n";
+      << (info.subgroup_clock ? "yes" : "no") << ", integer dot products "
+      << (info.integer_dot_product ? "yes" : "no") << "\n";
   const auto shapes = [&](const std::vector<CoopMatShape>& list) {
     for (const auto& s : list)
       out << "    " << s.m << "x" << s.n << "x" << s.k << " A " << s.a_type << " B " << s.b_type << " C " << s.c_type

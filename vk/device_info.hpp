@@ -52,6 +52,7 @@ struct DeviceInfo {
   bool coopmat_nv = false;           // VK_NV_cooperative_matrix present and its feature supported
   std::vector<CoopMatShape> coopmat_nv_shapes;  // vkGetPhysicalDeviceCooperativeMatrixPropertiesNV
   bool subgroup_clock = false;       // VK_KHR_shader_clock with shaderSubgroupClock (stage profiles in shaders)
+  bool integer_dot_product = false;  // Vulkan 1.3's shaderIntegerDotProduct (4 x int8 dot products in shaders)
   std::vector<MemoryHeapInfo> heaps;
   std::vector<std::pair<uint32_t, VkMemoryPropertyFlags>> memory_types;  // (heap index, property flags), in order
 

@@ -43,6 +43,9 @@ enum class GgmlType : uint32_t {
   TQ1_0 = 34,
   TQ2_0 = 35,
   MXFP4 = 39,
+  // Not a ggml type and never read from a file: the engine's device layout of Q4_0 rows of k % 256 == 0, eight
+  // blocks' quants (8 x 16 bytes) and then their eight f16 scales per 144-byte super-block (engine/quant).
+  Q4_0_X8 = 0x10002,
 };
 
 struct GgmlTypeTraits {

@@ -133,8 +133,7 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
   const LlamaConfig& c = config_;
   const uint32_t q_width = c.n_heads * c.head_dim;
   LayerKv& layer = kv_->layer(l);
-  ops::MatmulOptions matmul_options;
-  matmul_options.fused_epilogues = options_.fused_decode;
+  const ops::MatmulOptions matmul_options = product_options();
 
   ops::RopeParams rope;
   rope.n_heads = c.n_heads;
@@ -204,7 +203,14 @@ void LlamaSession::record_layer_chunk(vk::CommandStream& s, uint32_t l, uint32_t
 
   ops::record_normed_swiglu(ctx_, s, *b.x, n, c.n_embd, *w.ffn_norm.buffer, c.norm_eps, *b.xn, w.ffn_gate, w.ffn_up,
                             *b.gate, *b.up, matmul_options);
-  ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true);
+  ops::record_matmul(ctx_, s, w.ffn_down, *b.gate, n, c.n_ff, *b.x, c.n_embd, /*accumulate=*/true, matmul_options);
+}
+
+ops::MatmulOptions LlamaSession::product_options() const {
+  ops::MatmulOptions o;
+  o.fused_epilogues = options_.fused_decode;
+  o.int8_activations = options_.int8_activations;
+  return o;
 }
 
 void LlamaSession::record_attention_output(vk::CommandStream& s, uint32_t l, uint32_t n) {
@@ -213,13 +219,14 @@ void LlamaSession::record_attention_output(vk::CommandStream& s, uint32_t l, uin
   const uint32_t q_width = c.n_heads * c.head_dim;
   const LlamaLayerWeights& w = weights_.layers[l];
   if (!b.attention_outputs || n != 1) {
-    ops::record_matmul(ctx_, s, w.attn_output, *b.attn, n, q_width, *b.x, c.n_embd, /*accumulate=*/true);
+    ops::record_matmul(ctx_, s, w.attn_output, *b.attn, n, q_width, *b.x, c.n_embd, /*accumulate=*/true,
+                       product_options());
     return;
   }
   // Probe: o_proj(attention) of the decoded token goes to its own row, then into the residual stream.
   const vk::BufferRange out(*b.attention_outputs, 4ull * l * c.n_embd, 4ull * c.n_embd);
   const vk::BufferRange x(*b.x, 0, 4ull * c.n_embd);
-  ops::record_matmul(ctx_, s, w.attn_output, *b.attn, 1, q_width, out, c.n_embd);
+  ops::record_matmul(ctx_, s, w.attn_output, *b.attn, 1, q_width, out, c.n_embd, false, product_options());
   ops::record_add(ctx_, s, x, out, x, c.n_embd);
 }
 
@@ -244,7 +251,7 @@ void LlamaSession::record_logits_and_sample(vk::CommandStream& s, const vk::Buff
   // The output norm folds into the output product where that runs the matrix-vector kernel (decode on GPUs).
   const ops::NormedProduct output[] = {{&weights_.output, *b.logits, c.vocab_size}};
   ops::record_normed_matmuls(ctx_, s, last_row, 1, c.n_embd, *weights_.output_norm.buffer, c.norm_eps,
-                             vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), output);
+                             vk::BufferRange(*b.xn, 0, 4ull * c.n_embd), output, product_options());
   if (sampling.temperature <= 0.0f) {
     ops::record_sample_argmax(ctx_, s, *b.logits, c.vocab_size, *b.token);
   } else {

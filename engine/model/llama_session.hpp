@@ -36,6 +36,9 @@ struct SessionOptions {
   // merge in the split pass); false records the separate SiLU, RoPE/store and reduce passes, for before/after
   // measurements (bench e2e --unfused-decode).
   bool fused_decode = true;
+  // Q4_0 products of one token round their input to int8 per 32 values and use integer dot products where the
+  // device has them (ops::MatmulOptions::int8_activations); false keeps them in fp32 (bench e2e --float-activations).
+  bool int8_activations = true;
 };
 
 // One decode step's attention in every layer, read back from the GPU decode attention kernel.
@@ -122,6 +125,8 @@ class LlamaSession {
   void prepare_attention_capture();
   void read_attention_capture();
   void record_attention_output(vk::CommandStream& s, uint32_t layer, uint32_t tokens);
+  // The options of the model's matrix products (fusions, int8 activations) from the session options.
+  ops::MatmulOptions product_options() const;
   void record_layer_input(vk::CommandStream& s, uint32_t layer, const vk::BufferRange& input, bool prompt);
 
   vk::Context& ctx_;

@@ -1,8 +1,11 @@
 #include "llama_weights.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/gguf/gguf_file.hpp"
+#include "engine/quant/dequant.hpp"
 #include "engine/quant/ggml_type.hpp"
 #include "vk/transfer.hpp"
 
@@ -55,7 +58,21 @@ LlamaWeights::TensorSource LlamaWeights::load(vk::Context& ctx, const GgufFile& 
                              std::to_string(k) + (n > 1 ? ", " + std::to_string(n) : std::string()) + "]");
   const std::span<const std::byte> data = file.tensor_data(*info);
   vk::Device& device = ctx.device();
-  return {static_cast<GgmlType>(info->type), data.size(), [&device, data](const vk::Buffer& dst, uint64_t offset) {
+  const GgmlType type = static_cast<GgmlType>(info->type);
+  if (quant::device_weight_type(type, k) == GgmlType::Q4_0_X8) {
+    return {GgmlType::Q4_0_X8, data.size(), [&device, data](const vk::Buffer& dst, uint64_t offset) {
+              // Rearranged on the host a slice at a time (whole super-blocks), each slice uploaded as it is done.
+              constexpr uint64_t kSliceBytes = 144ull << 16;
+              std::vector<uint8_t> slice;
+              for (uint64_t at = 0; at < data.size(); at += kSliceBytes) {
+                const uint64_t n = std::min<uint64_t>(kSliceBytes, data.size() - at);
+                slice.resize(n);
+                quant::repack_q4_0_x8({reinterpret_cast<const uint8_t*>(data.data()) + at, n}, slice);
+                vk::upload_bytes(device, dst, slice.data(), n, offset + at);
+              }
+            }};
+  }
+  return {type, data.size(), [&device, data](const vk::Buffer& dst, uint64_t offset) {
             vk::upload_bytes(device, dst, data.data(), data.size(), offset);
           }};
 }

@@ -10,6 +10,7 @@
 
 #include "engine/half.hpp"
 #include "engine/model/llama_weights.hpp"
+#include "engine/quant/dequant.hpp"
 #include "vk/command_stream.hpp"
 #include "vk/transfer.hpp"
 
@@ -31,8 +32,13 @@ uint64_t splitmix64(uint64_t& state) {
 // Uniform in [-1, 1).
 float uniform_pm1(uint64_t& state) { return float(int64_t(splitmix64(state) >> 11) - (1ll << 52)) * 0x1p-52f; }
 
-// The repeating unit of a pattern: whole blocks, and a multiple of 4 bytes so copies stay word-aligned.
-uint64_t pattern_unit(GgmlType type) { return type == GgmlType::Q4_0 ? 36 : 4; }
+// The repeating unit of a pattern of rows of k elements: whole blocks (Q4_0_X8 super-blocks where the rows take
+// that layout, quant::device_weight_type), and a multiple of 4 bytes so copies stay word-aligned.
+uint64_t pattern_unit(GgmlType type, uint32_t k) {
+  if (type != GgmlType::Q4_0) return 4;
+  return quant::device_weight_type(type, k) == GgmlType::Q4_0_X8 ? 144 : 36;
+}
+constexpr uint64_t kLargestUnit = 144;  // a multiple of every unit: pattern sizes fit every row length
 
 // Random weights for rows of k elements with standard deviation 1/sqrt(k) (unit-variance outputs for
 // unit-RMS inputs), in `bytes` bytes of the type's blocks.
@@ -60,6 +66,11 @@ std::vector<uint8_t> random_pattern(GgmlType type, uint32_t k, uint64_t bytes, u
         out[b + 2 + i] = uint8_t(r >> (8 * (i % 8)));
       }
     }
+    if (quant::device_weight_type(type, k) == GgmlType::Q4_0_X8) {
+      std::vector<uint8_t> x8(bytes);
+      quant::repack_q4_0_x8(out, x8);
+      out.swap(x8);
+    }
   }
   return out;
 }
@@ -69,7 +80,7 @@ class PatternFiller {
  public:
   PatternFiller(vk::Context& ctx, const SyntheticWeightOptions& options, uint64_t largest_tensor_bytes)
       : ctx_(ctx), options_(options) {
-    const uint64_t unit = pattern_unit(options.type);
+    const uint64_t unit = options.type == GgmlType::Q4_0 ? kLargestUnit : 4;
     bytes_ = std::max(unit, std::min(kMaxPatternBytes, largest_tensor_bytes) / unit * unit);
   }
 
@@ -79,7 +90,7 @@ class PatternFiller {
                    uint64_t tensor_index) {
     const vk::Buffer& pattern = pattern_for(k);
     uint64_t state = options_.seed ^ (tensor_index * 0xD1B54A32D192ED03ull);
-    const uint64_t unit = pattern_unit(options_.type);
+    const uint64_t unit = pattern_unit(options_.type, k);
     uint64_t src = splitmix64(state) % (bytes_ / unit) * unit;
     for (uint64_t done = 0; done < bytes; src = 0) {
       const uint64_t n = std::min(bytes_ - src, bytes - done);
@@ -175,7 +186,7 @@ LlamaWeights::LlamaWeights(vk::Context& ctx, const LlamaConfig& c, const Synthet
   tied_output = false;
   make_all(ctx, c, [&](const std::string&, uint32_t k, uint32_t n) {
     const bool norm = n == 1;  // the only vectors are the RMS-norm weights
-    const GgmlType type = norm ? GgmlType::F32 : options.type;
+    const GgmlType type = norm ? GgmlType::F32 : quant::device_weight_type(options.type, k);
     const uint64_t bytes = weight_bytes({nullptr, 0, type, k, n});
     const uint64_t index = norm ? 0 : tensor_index++;
     return TensorSource{type, bytes, [&, norm, bytes, k, index](const vk::Buffer& dst, uint64_t offset) {

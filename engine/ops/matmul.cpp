@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +16,11 @@ namespace {
 constexpr uint32_t kMaxVectorCols = 4;
 constexpr uint32_t kVectorRows = 2;          // weight rows per matvec workgroup step
 constexpr uint32_t kVectorThreads = 128;
+// Int8-activation kernel: weight rows per subgroup step (even, as kVectorRows, for the row-pair epilogue), and the
+// most workgroups (each rounds x once first).
+constexpr uint32_t kInt8Rows = 2;
+static_assert(kInt8Rows == kVectorRows, "row_pair_epilogue_supported assumes one default row count");
+constexpr uint32_t kInt8Workgroups = 1024;
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
 constexpr uint64_t kMaxBindBytes = (uint64_t(1) << 32) - 256;
@@ -116,11 +122,78 @@ struct TiledPush {
   uint32_t k, n, w_base, row_bytes, t, x_stride, y_stride, y_offset, accumulate;
 };
 
-// Whether every piece's rows start on 16-byte boundaries of their binding (the _v4 variants' precondition).
-bool rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& pieces) {
-  if (w.type != GgmlType::F32 && w.type != GgmlType::F16) return false;
-  if (quant::row_bytes(w.type, w.k) % 16) return false;
+// Whether every piece's first row starts on a 16-byte boundary of its binding.
+bool rows_16_byte_aligned(const std::vector<WeightPiece>& pieces) {
   return std::all_of(pieces.begin(), pieces.end(), [](const WeightPiece& p) { return p.base % 16 == 0; });
+}
+
+// Whether every row of an F32/F16 weight starts on a 16-byte boundary (the _v4 variants' precondition).
+bool plain_rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPiece>& pieces) {
+  if (w.type != GgmlType::F32 && w.type != GgmlType::F16) return false;
+  return quant::row_bytes(w.type, w.k) % 16 == 0 && rows_16_byte_aligned(pieces);
+}
+
+
+// Shared memory of the int8-activation kernel: the rounded x (k bytes), 8 bytes per block, the norm's slots.
+uint64_t int8_shared_bytes(const vk::DeviceInfo& dev, uint32_t k, uint32_t threads) {
+  return uint64_t(k) + k / 32 * 8 + 4ull * std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
+}
+
+// The dispatches of one product, whatever the kernel: its pipeline for the pieces, and their workgroup counts.
+void dispatch_pieces(vk::CommandStream& stream, const vk::ComputePipeline& pipeline, const WeightView& w,
+                     const std::vector<WeightPiece>& pieces, const MatPush& base, const vk::BufferRange& x,
+                     const vk::BufferRange& y, const InputNorm* norm, const RowPairEpilogue* pairs,
+                     const std::function<uint32_t(const WeightPiece&)>& groups_for) {
+  for (const WeightPiece& p : pieces) {
+    MatPush push = base;
+    push.n = p.rows;
+    push.w_base = p.base;
+    push.y_offset = p.first_row;
+    const uint32_t groups = groups_for(p);
+    const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
+    if (pairs) {
+      const RowPairPush pair_push{push,          uint32_t(pairs->mode), pairs->head_dim,         pairs->half_rope,
+                                  pairs->capacity, pairs->dst_start,    pairs->log2_inv_freq_step, pairs->freq_scale};
+      stream.dispatch(pipeline,
+                      {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k),
+                       pairs->positions, pairs->cache},
+                      pair_push, groups);
+    } else if (norm) {
+      stream.dispatch(pipeline, {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k)},
+                      push, groups);
+    } else {
+      stream.dispatch(pipeline, {weights, x, y}, push, groups);
+    }
+  }
+}
+
+// The int8-activation kernel (matvec_q4_0_x8_dp4.comp) for one vector.
+void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
+                        const std::vector<WeightPiece>& pieces, const vk::BufferRange& x, uint32_t x_stride,
+                        const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options,
+                        const InputNorm* norm, const WeightView* gated_up, const RowPairEpilogue* pairs) {
+  const vk::DeviceInfo& dev = ctx.device().info();
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kInt8Rows;
+  const uint32_t threads = options.vector_threads ? options.vector_threads : kVectorThreads;
+  if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
+    fail("matmul", "int8-activation shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
+                       " rows is not a power of two within the device's " +
+                       std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
+  const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
+  const uint32_t fewest_subgroups = std::max(1u, threads / std::max(1u, dev.max_subgroup_size));
+  const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
+  const std::string variant = std::string("matvec_q4_0_x8_dp4") + (norm ? "_norm" : "") + (gated_up ? "_gated" : "") +
+                              (pairs ? "_pairs" : "");
+  const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
+                                         pairs ? sizeof(RowPairPush) : sizeof(MatPush),
+                                         {threads, rows, w.k / 32, max_subgroups});
+  const MatPush base{w.k, 0, 0, uint32_t(quant::row_bytes(w.type, w.k)), 1, 0, x_stride, y_stride, 0, accumulate,
+                     norm ? norm->eps : 0.0f, up_delta};
+  const uint32_t cap = std::min(options.vector_workgroups ? options.vector_workgroups : kInt8Workgroups,
+                                dev.max_workgroup_count[0]);
+  dispatch_pieces(stream, pipeline, w, pieces, base, x, y, norm, pairs, [&](const WeightPiece& p) {
+    return group_count((p.rows + rows - 1) / rows, fewest_subgroups, cap);
+  });
 }
 
 void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView& w,
@@ -129,6 +202,11 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                    const InputNorm* norm, const WeightView* gated_up = nullptr,
                    const RowPairEpilogue* pairs = nullptr) {
   const vk::DeviceInfo& dev = ctx.device().info();
+  const uint64_t up_delta = gated_up ? gated_up->offset - w.offset : 0;
+  if (matmul_uses_int8_activations(dev, w, t, options) && rows_16_byte_aligned(pieces) && up_delta % 16 == 0) {
+    record_int8_vector(ctx, stream, w, pieces, x, x_stride, y, y_stride, accumulate, options, norm, gated_up, pairs);
+    return;
+  }
   const bool use_subgroups = options.subgroup_ops && dev.subgroup_arithmetic;
   const uint32_t units = w.k / kVectorUnit;
   const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
@@ -139,8 +217,8 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
                        " rows is not a power of two within the device's " +
                        std::to_string(dev.max_workgroup_invocations) + " invocations, or rows not in 1..16");
   const uint32_t max_subgroups = std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
-  const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
-  const bool wide = use_subgroups && options.vector_wide_loads && rows_16_byte_aligned(w, pieces) && up_delta % 16 == 0;
+  const bool wide = use_subgroups && options.vector_wide_loads && plain_rows_16_byte_aligned(w, pieces) &&
+                    up_delta % 16 == 0;
   const std::string variant = "matvec_" + lower_type_name(w.type) + (wide ? "_v4" : use_subgroups ? "" : "_shared") +
                               (norm ? "_norm" : "") + (gated_up ? "_gated" : "") + (pairs ? "_pairs" : "");
   const uint32_t row_bytes = uint32_t(quant::row_bytes(w.type, w.k));
@@ -150,24 +228,11 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
     const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                            pairs ? sizeof(RowPairPush) : sizeof(MatPush),
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
-    for (const WeightPiece& p : pieces) {
-      const MatPush push{w.k,      p.rows,   p.base,      row_bytes,  cols,          col0,
-                         x_stride, y_stride, p.first_row, accumulate, norm ? norm->eps : 0.0f, up_delta};
-      const uint32_t groups = group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
-      const vk::BufferRange weights(*w.buffer, p.bind_offset, p.bind_bytes);
-      if (pairs) {
-        const RowPairPush pair_push{push,          uint32_t(pairs->mode), pairs->head_dim,         pairs->half_rope,
-                                    pairs->capacity, pairs->dst_start,    pairs->log2_inv_freq_step, pairs->freq_scale};
-        stream.dispatch(pipeline,
-                        {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k),
-                         pairs->positions, pairs->cache},
-                        pair_push, groups);
-      } else if (norm)
-        stream.dispatch(pipeline, {weights, x, y, vk::BufferRange(*norm->weight.buffer, norm->weight.offset, 4ull * w.k)},
-                        push, groups);
-      else
-        stream.dispatch(pipeline, {weights, x, y}, push, groups);
-    }
+    const MatPush base{w.k,        0,          0,   row_bytes, cols, col0, x_stride, y_stride, 0, accumulate,
+                       norm ? norm->eps : 0.0f, uint32_t(up_delta)};
+    dispatch_pieces(stream, pipeline, w, pieces, base, x, y, norm, pairs, [&](const WeightPiece& p) {
+      return group_count((p.rows + rows - 1) / rows, 1, dev.max_workgroup_count[0]);
+    });
   }
 }
 
@@ -279,9 +344,18 @@ bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w
   return options.kernel == MatmulKernel::Vector || (options.kernel == MatmulKernel::Auto && t <= kMaxVectorCols);
 }
 
+bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                                  const MatmulOptions& options) {
+  if (!options.int8_activations || w.type != GgmlType::Q4_0_X8 || t != 1 || !device.integer_dot_product ||
+      !options.subgroup_ops || !device.subgroup_arithmetic || !matmul_uses_vector_kernel(device, w, t, options))
+    return false;
+  const uint32_t threads = options.vector_threads ? options.vector_threads : kVectorThreads;
+  return int8_shared_bytes(device, w.k, threads) <= device.shared_memory_bytes;
+}
+
 bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                  const MatmulOptions& options, uint32_t head_dim) {
-  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;  // kInt8Rows is the same
   if (!options.fused_epilogues || !matmul_uses_vector_kernel(device, w, t, options) || rows % 2 || head_dim == 0 ||
       head_dim % 2 || w.n % head_dim)
     return false;

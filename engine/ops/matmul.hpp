@@ -54,7 +54,21 @@ struct MatmulOptions {
   uint32_t vector_threads = 0, vector_rows = 0;
   bool vector_wide_loads = true;  // F32/F16 rows on 16-byte boundaries: 16-byte loads
   bool fused_epilogues = true;    // false: no SwiGLU or row-pair epilogue (swiglu / row_pair *_supported say no)
+  // Q4_0_X8 products of one vector on devices with integer dot products (matmul_uses_int8_activations): x rounded to
+  // int8 per 32-element block (scale max|x| / 127, llama.cpp's Q8 activations), 4 x int8 dot products. Adds an
+  // error of at most sum_i |w_i| * max|x in i's block| / 254 to each output (plus fp32 rounding).
+  bool int8_activations = false;
+  // Int8-activation kernel: the most workgroups per dispatch (each rounds x once, then takes rows in grid stride);
+  // 0: the default. For benchmark sweeps.
+  uint32_t vector_workgroups = 0;
 };
+
+// Whether record_matmul (and record_swiglu_matvec) take the int8-activation kernel for this weight and token count:
+// options.int8_activations, a Q4_0_X8 weight, t = 1, the matrix-vector kernel, integer dot products and subgroup
+// arithmetic on the device, and the rounded x fitting shared memory. The kernel also needs every weight piece (and
+// W_up after W_gate) on 16-byte boundaries of its binding; where they are not, the fp32 kernel runs instead.
+bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
+                                  const MatmulOptions& options);
 
 // Whether the device runs MatmulKernel::Lanes: a fixed subgroup size of at least 8 with subgroup shuffle/ballot.
 bool lane_rows_supported(const vk::DeviceInfo& device);

@@ -201,6 +201,14 @@ void quantize_q6_k(const float* x, uint8_t* b) {
   }
 }
 
+constexpr size_t kX8Bytes = 8 * 18;  // one Q4_0_X8 super-block, the bytes of 8 Q4_0 blocks
+
+void check_x8_sizes(size_t a, size_t b, const char* what) {
+  if (a != b || a % kX8Bytes)
+    throw std::invalid_argument(std::string(what) + ": " + std::to_string(a) + " and " + std::to_string(b) +
+                                " bytes are not the same whole number of 144-byte super-blocks");
+}
+
 void check_count(GgmlType type, size_t count, size_t bytes_available, const char* what) {
   const BlockLayout layout = block_layout(type);
   if (count % layout.block_size)
@@ -241,6 +249,13 @@ void dequantize(GgmlType type, std::span<const uint8_t> data, std::span<float> o
     case GgmlType::Q6_K:
       for (size_t i = 0; i < n / 256; ++i) dequant_q6_k(src + 210 * i, y + 256 * i);
       return;
+    case GgmlType::Q4_0_X8:
+      for (size_t i = 0; i < n / 256; ++i) {
+        uint8_t blocks[kX8Bytes];
+        unpack_q4_0_x8(std::span<const uint8_t>(src + kX8Bytes * i, kX8Bytes), blocks);
+        for (size_t j = 0; j < 8; ++j) dequant_q4_0(blocks + 18 * j, y + 256 * i + 32 * j);
+      }
+      return;
     default:
       block_layout(type);  // throws, naming the type
   }
@@ -260,7 +275,34 @@ std::vector<float> dequantize_row(GgmlType type, std::span<const uint8_t> tensor
   return dequantize(type, tensor.subspan(row * bytes, bytes), k);
 }
 
+void repack_q4_0_x8(std::span<const uint8_t> q4_0, std::span<uint8_t> out) {
+  check_x8_sizes(q4_0.size(), out.size(), "repack_q4_0_x8");
+  for (size_t s = 0; s < q4_0.size(); s += kX8Bytes)
+    for (size_t j = 0; j < 8; ++j) {
+      const uint8_t* block = q4_0.data() + s + 18 * j;
+      std::memcpy(out.data() + s + 16 * j, block + 2, 16);
+      std::memcpy(out.data() + s + 128 + 2 * j, block, 2);
+    }
+}
+
+void unpack_q4_0_x8(std::span<const uint8_t> x8, std::span<uint8_t> q4_0) {
+  check_x8_sizes(x8.size(), q4_0.size(), "unpack_q4_0_x8");
+  for (size_t s = 0; s < x8.size(); s += kX8Bytes)
+    for (size_t j = 0; j < 8; ++j) {
+      uint8_t* block = q4_0.data() + s + 18 * j;
+      std::memcpy(block + 2, x8.data() + s + 16 * j, 16);
+      std::memcpy(block, x8.data() + s + 128 + 2 * j, 2);
+    }
+}
+
 std::vector<uint8_t> quantize(GgmlType type, std::span<const float> values) {
+  if (type == GgmlType::Q4_0_X8) {
+    check_count(type, values.size(), SIZE_MAX, "quantize");
+    const std::vector<uint8_t> blocks = quantize(GgmlType::Q4_0, values);
+    std::vector<uint8_t> out(blocks.size());
+    repack_q4_0_x8(blocks, out);
+    return out;
+  }
   const BlockLayout layout = block_layout(type);
   check_count(type, values.size(), SIZE_MAX, "quantize");
   const size_t blocks = values.size() / layout.block_size;
