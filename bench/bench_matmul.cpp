@@ -3,6 +3,7 @@
 // double-precision product over the CPU-dequantized weights first. The sweep suite times matrix-vector workgroup
 // shapes around the default.
 #include <cmath>
+#include <utility>
 
 #include "bench.hpp"
 #include "bench_data.hpp"
@@ -54,6 +55,7 @@ class MatmulCase {
     if (matmul.vector_rows) r.shape["rows"] = matmul.vector_rows;
     if (!matmul.vector_wide_loads) r.shape["wide_loads"] = 0;
     if (matmul.vector_workgroups) r.shape["workgroups"] = matmul.vector_workgroups;
+    if (matmul.vector_batch) r.shape["batch"] = matmul.vector_batch;
     const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type_, k_, n_}, t_, matmul);
     if (int8) r.shape["int8_activations"] = 1;
     r.median_us = timing.median_us;
@@ -133,15 +135,24 @@ std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions
   if (!ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, GgmlType::Q4_0_X8, 4096, 14336}, 1, m))
     return results;
   MatmulCase c(ctx, GgmlType::Q4_0_X8, 4096, 14336, 1, true);
-  for (uint32_t threads : {64u, 128u, 256u})
-    for (uint32_t rows : {1u, 2u, 4u}) {
-      m.vector_threads = threads;
-      m.vector_rows = rows;
-      results.push_back(c.run(ctx, options, prefix + " threads=" + std::to_string(threads) + " rows=" +
-                                                std::to_string(rows), m));
-    }
-  m.vector_threads = m.vector_rows = 0;
-  for (uint32_t workgroups : {132u, 264u, 528u, 1056u, 2112u, 1u << 20}) {  // multiples of the H100's 132 SMs
+  // Threads and rows per subgroup at the FFN's three shapes.
+  struct Shape {
+    uint32_t k, n;
+  };
+  for (const Shape shape : {Shape{4096, 14336}, Shape{4096, 4096}, Shape{14336, 4096}}) {
+    MatmulCase sized(ctx, GgmlType::Q4_0_X8, shape.k, shape.n, 1, true);
+    for (uint32_t threads : {256u, 512u, 1024u})
+      for (uint32_t rows : {1u, 2u}) {
+        m.vector_threads = threads;
+        m.vector_rows = rows;
+        results.push_back(sized.run(ctx, options, prefix + " k=" + std::to_string(shape.k) + " n=" +
+                                                      std::to_string(shape.n) + " threads=" + std::to_string(threads) +
+                                                      " rows=" + std::to_string(rows), m));
+      }
+  }
+  m = {};
+  m.int8_activations = true;
+  for (uint32_t workgroups : {264u, 528u, 1056u, 1u << 20}) {  // multiples of the H100's 132 SMs
     m.vector_workgroups = workgroups;
     results.push_back(c.run(ctx, options, prefix + " workgroups=" + std::to_string(workgroups), m));
   }

@@ -2,7 +2,8 @@
 // y = W x for one input vector and Q4_0_X8 weights (quant_types.glsl) on int8 activations: the decode-time product
 // of Q4_0 models with integer dot products (Vulkan 1.3 shaderIntegerDotProduct).
 //
-// Every workgroup first rounds x into shared memory as int8, per 32-element block with scale max|x| / 127
+// Every workgroup first rounds x into shared memory as int8 (8 invocations per block, subgroups of at least 8
+// lanes), per 32-element block with scale max|x| / 127
 // (llama.cpp's Q8 activations; with NORM_INPUT after the RMS norm), so that a weight block of 32 nibbles meets its
 // 32 values in eight 4 x int8 dot products and is scaled once. Workgroups are few and take many rows each (grid
 // stride), so that rounding is paid rarely. Each subgroup owns ROWS rows at a time: its lanes take whole 32-element
@@ -16,6 +17,7 @@
 #include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_spirv_intrinsics : require
 
 // OpSDot (SPV_KHR_integer_dot_product, core in Vulkan 1.3) on two words as 4 x int8 each (packed format 0).
@@ -27,6 +29,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;            // weight rows per subgroup step
 layout(constant_id = 2) const uint MAX_BLOCKS = 128;    // the largest k / 32 the shared x holds
 layout(constant_id = 3) const uint MAX_SUBGROUPS = 32;  // local size / the device's smallest subgroup size
+layout(constant_id = 4) const uint BATCH = 4;           // blocks per lane in flight (of each row) per step
 
 layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 weights4[]; };
@@ -58,11 +61,10 @@ const uint WROWS = 2u * ROWS;  // rows r < ROWS of W_gate, then the same rows of
 #else
 const uint WROWS = ROWS;
 #endif
-const uint BATCH = 4u;              // blocks per lane in flight
 const uint SUPER_BYTES = 144u;      // 8 blocks: 8 x 16 quant bytes, then 8 f16 scales
 const uint LOW_NIBBLES = 0x0F0F0F0Fu;
 
-shared uvec4 x_q8[MAX_BLOCKS * 2u];  // block b's 32 int8 values in x_q8[2b] (elements 0..15) and x_q8[2b + 1]
+shared uint x_q8[MAX_BLOCKS * 8u];  // block b's 32 int8 values, 4 per word, in words 8b .. 8b + 7
 shared vec2 x_block[MAX_BLOCKS];     // block b's scale s and 8 s sum(q): its values are s q, the weights' offset -8
 
 #if NORM_INPUT
@@ -82,26 +84,31 @@ void main() {
 #else
 #define LOAD_X(e) x4[x_row + (e)]
 #endif
-  for (uint b = tid; b < blocks; b += THREADS) {
-    vec4 v[8];
-    float amax = 0.0;
-    [[unroll]] for (uint j = 0u; j < 8u; ++j) {
-      v[j] = LOAD_X(8u * b + j);
-      const vec4 a = abs(v[j]);
-      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-    }
+  // Each invocation rounds 4 values; the 8 invocations of a block (adjacent lanes of one subgroup) share its max and
+  // sum through shuffles, so that rounding costs one load and a few instructions per invocation.
+  const uint vecs = pc.k / 4u;
+  for (uint e0 = 0u; e0 < vecs; e0 += THREADS) {  // uniform: every lane takes part in the shuffles
+    const uint e = e0 + tid;
+    const bool live = e < vecs;  // the same for all 8 invocations of a block (THREADS and vecs multiples of 8)
+    const vec4 v = live ? LOAD_X(e) : vec4(0.0);
+    const vec4 a = abs(v);
+    float amax = max(max(a.x, a.y), max(a.z, a.w));
+    amax = max(amax, subgroupShuffleXor(amax, 1u));
+    amax = max(amax, subgroupShuffleXor(amax, 2u));
+    amax = max(amax, subgroupShuffleXor(amax, 4u));
     const float inv = amax > 0.0 ? 127.0 / amax : 0.0;
-    ivec4 sum4 = ivec4(0);
-    uvec4 lo, hi;
-    [[unroll]] for (uint j = 0u; j < 8u; ++j) {
-      const ivec4 q = clamp(ivec4(roundEven(v[j] * inv)), -127, 127);
-      sum4 += q;
-      if (j < 4u) lo[j] = pack_int8x4(q); else hi[j - 4u] = pack_int8x4(q);
+    const ivec4 qx = clamp(ivec4(roundEven(v * inv)), -127, 127);
+    int sum = (qx.x + qx.y) + (qx.z + qx.w);
+    sum += subgroupShuffleXor(sum, 1u);
+    sum += subgroupShuffleXor(sum, 2u);
+    sum += subgroupShuffleXor(sum, 4u);
+    if (live) {
+      x_q8[e] = pack_int8x4(qx);
+      if ((e & 7u) == 0u) {
+        const float scale = amax / 127.0;
+        x_block[e >> 3u] = vec2(scale, 8.0 * scale * float(sum));
+      }
     }
-    x_q8[2u * b] = lo;
-    x_q8[2u * b + 1u] = hi;
-    const float scale = amax / 127.0;
-    x_block[b] = vec2(scale, 8.0 * scale * float((sum4.x + sum4.y) + (sum4.z + sum4.w)));
   }
   barrier();
 
@@ -131,7 +138,8 @@ void main() {
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint b = b0 + j * lanes;
         if (b >= blocks) break;
-        const uvec4 xa = x_q8[2u * b], xb = x_q8[2u * b + 1u];
+        const uvec4 xa = uvec4(x_q8[8u * b], x_q8[8u * b + 1u], x_q8[8u * b + 2u], x_q8[8u * b + 3u]);
+        const uvec4 xb = uvec4(x_q8[8u * b + 4u], x_q8[8u * b + 5u], x_q8[8u * b + 6u], x_q8[8u * b + 7u]);
         const vec2 xs = x_block[b];
         [[unroll]] for (uint r = 0u; r < WROWS; ++r) {
           const uvec4 w = q[j * WROWS + r];

@@ -245,8 +245,9 @@ class MatvecInt8 : public Matmul {
  protected:
   void SetUp() override {
     Matmul::SetUp();
-    if (!device().info().integer_dot_product || !device().info().subgroup_arithmetic)
-      GTEST_SKIP() << device().info().name << " has no integer dot products or subgroup arithmetic";
+    const vk::DeviceInfo& dev = device().info();
+    if (!dev.integer_dot_product || !dev.subgroup_arithmetic || !dev.subgroup_shuffle || dev.min_subgroup_size < 8)
+      GTEST_SKIP() << dev.name << " has no integer dot products, subgroup arithmetic or shuffles, or subgroups of < 8";
   }
 
   static MatmulOptions int8_options() {
@@ -284,16 +285,19 @@ TEST_F(MatvecInt8, RandomInputsEveryShapeWithinTheRoundingBound) {
       const TestWeight w = make_weight(GgmlType::Q4_0_X8, k, 67, k + uint32_t(source), source);
       for (uint32_t threads : {32u, 128u, 256u})
         for (uint32_t rows : {1u, 2u, 3u})
-          for (uint32_t workgroups : {1u, 0u}) {
-            if (k == 4352 && (threads != 128 || rows == 3)) continue;  // the long rows once per row count
-            Case c;
-            c.options = int8_options();
-            c.options.vector_threads = threads;
-            c.options.vector_rows = rows;
-            c.options.vector_workgroups = workgroups;
-            const std::vector<float> x = random_x(w, c, k + threads + rows);
-            check_int8(w, x, c, run(w, x, c));
-          }
+          for (uint32_t workgroups : {1u, 0u})
+            for (uint32_t batch : {0u, 1u, 3u}) {  // blocks per lane per step (0: the default for k)
+              if (k == 4352 && (threads != 128 || rows == 3)) continue;  // the long rows once per row count
+              if (batch && (k != 4352 || workgroups)) continue;
+              Case c;
+              c.options = int8_options();
+              c.options.vector_threads = threads;
+              c.options.vector_rows = rows;
+              c.options.vector_workgroups = workgroups;
+              c.options.vector_batch = batch;
+              const std::vector<float> x = random_x(w, c, k + threads + rows);
+              check_int8(w, x, c, run(w, x, c));
+            }
     }
 }
 

@@ -32,8 +32,10 @@ class NormedMatmul : public GpuTest {
     const std::vector<double> xn_d = rms_norm_reference(x, gain, t, k, k, eps);
     const ops::WeightView probe{nullptr, 0, type, k, w1.n};
     const bool int8 = ops::matmul_uses_int8_activations(device().info(), probe, t, options);
+    const vk::DeviceInfo& dev = device().info();
     EXPECT_EQ(int8, options.int8_activations && options.subgroup_ops && type == GgmlType::Q4_0_X8 && t == 1 &&
-                        device().info().integer_dot_product && device().info().subgroup_arithmetic);
+                        dev.integer_dot_product && dev.subgroup_arithmetic && dev.subgroup_shuffle &&
+                        dev.min_subgroup_size >= 8);
 
     const vk::Buffer wb1 = make_buffer(w1.bytes, "w1"), wb2 = make_buffer(w2.bytes, "w2");
     const ops::WeightView v1{&wb1, 0, type, k, w1.n}, v2{&wb2, 0, type, k, w2.n};

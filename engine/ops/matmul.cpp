@@ -16,10 +16,13 @@ namespace {
 constexpr uint32_t kMaxVectorCols = 4;
 constexpr uint32_t kVectorRows = 2;          // weight rows per matvec workgroup step
 constexpr uint32_t kVectorThreads = 128;
-// Int8-activation kernel: weight rows per subgroup step (even, as kVectorRows, for the row-pair epilogue), and the
-// most workgroups (each rounds x once first).
-constexpr uint32_t kInt8Rows = 2;
-static_assert(kInt8Rows == kVectorRows, "row_pair_epilogue_supported assumes one default row count");
+// Int8-activation kernel: threads per workgroup (at most the device's), weight rows per subgroup step (2 for the
+// row-pair epilogue), and the most workgroups (each rounds x once first). Measured on an H100 (bench/RESULTS.md run 16).
+constexpr uint32_t kInt8Threads = 1024;
+constexpr uint32_t kInt8Rows = 1;
+constexpr uint32_t kInt8PairRows = 2;
+constexpr uint32_t kInt8MaxBatch = 8;  // blocks of each row one lane loads before using them, at most
+static_assert(kInt8PairRows == kVectorRows, "row_pair_epilogue_supported assumes one default row count for pairs");
 constexpr uint32_t kInt8Workgroups = 1024;
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
@@ -134,6 +137,12 @@ bool plain_rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPie
 }
 
 
+uint32_t default_int8_threads(const vk::DeviceInfo& dev) {
+  uint32_t threads = kInt8Threads;
+  while (threads > dev.max_workgroup_invocations && threads > 8) threads /= 2;
+  return threads;
+}
+
 // Shared memory of the int8-activation kernel: the rounded x (k bytes), 8 bytes per block, the norm's slots.
 uint64_t int8_shared_bytes(const vk::DeviceInfo& dev, uint32_t k, uint32_t threads) {
   return uint64_t(k) + k / 32 * 8 + 4ull * std::max(1u, threads / std::max(1u, dev.min_subgroup_size));
@@ -173,8 +182,9 @@ void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const Weigh
                         const vk::BufferRange& y, uint32_t y_stride, bool accumulate, const MatmulOptions& options,
                         const InputNorm* norm, const WeightView* gated_up, const RowPairEpilogue* pairs) {
   const vk::DeviceInfo& dev = ctx.device().info();
-  const uint32_t rows = options.vector_rows ? options.vector_rows : kInt8Rows;
-  const uint32_t threads = options.vector_threads ? options.vector_threads : kVectorThreads;
+  const uint32_t rows = options.vector_rows ? options.vector_rows : pairs ? kInt8PairRows : kInt8Rows;
+  if (options.vector_batch > 16) fail("matmul", "int8-activation batch " + std::to_string(options.vector_batch) + " is not in 1..16");
+  const uint32_t threads = options.vector_threads ? options.vector_threads : default_int8_threads(dev);
   if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
     fail("matmul", "int8-activation shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
                        " rows is not a power of two within the device's " +
@@ -184,9 +194,13 @@ void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const Weigh
   const uint32_t up_delta = gated_up ? uint32_t(gated_up->offset - w.offset) : 0;
   const std::string variant = std::string("matvec_q4_0_x8_dp4") + (norm ? "_norm" : "") + (gated_up ? "_gated" : "") +
                               (pairs ? "_pairs" : "");
+  // Enough blocks per lane that a row takes few steps (each a memory round trip), within the registers' means.
+  const uint32_t lanes = std::max(1u, dev.subgroup_size);
+  const uint32_t batch = options.vector_batch ? options.vector_batch
+                                              : std::clamp((w.k / 32 + lanes - 1) / lanes, 1u, kInt8MaxBatch);
   const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                          pairs ? sizeof(RowPairPush) : sizeof(MatPush),
-                                         {threads, rows, w.k / 32, max_subgroups});
+                                         {threads, rows, w.k / 32, max_subgroups, batch});
   const MatPush base{w.k, 0, 0, uint32_t(quant::row_bytes(w.type, w.k)), 1, 0, x_stride, y_stride, 0, accumulate,
                      norm ? norm->eps : 0.0f, up_delta};
   const uint32_t cap = std::min(options.vector_workgroups ? options.vector_workgroups : kInt8Workgroups,
@@ -347,15 +361,17 @@ bool matmul_uses_vector_kernel(const vk::DeviceInfo& device, const WeightView& w
 bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                   const MatmulOptions& options) {
   if (!options.int8_activations || w.type != GgmlType::Q4_0_X8 || t != 1 || !device.integer_dot_product ||
-      !options.subgroup_ops || !device.subgroup_arithmetic || !matmul_uses_vector_kernel(device, w, t, options))
+      !options.subgroup_ops || !device.subgroup_arithmetic || !device.subgroup_shuffle ||
+      device.min_subgroup_size < 8 || !matmul_uses_vector_kernel(device, w, t, options))
     return false;
-  const uint32_t threads = options.vector_threads ? options.vector_threads : kVectorThreads;
+  const uint32_t threads = options.vector_threads ? options.vector_threads : default_int8_threads(device);
+  if (threads > device.max_workgroup_invocations || threads < 8) return false;
   return int8_shared_bytes(device, w.k, threads) <= device.shared_memory_bytes;
 }
 
 bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                  const MatmulOptions& options, uint32_t head_dim) {
-  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;  // kInt8Rows is the same
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;  // kInt8Rows is even too
   if (!options.fused_epilogues || !matmul_uses_vector_kernel(device, w, t, options) || rows % 2 || head_dim == 0 ||
       head_dim % 2 || w.n % head_dim)
     return false;

@@ -61,11 +61,12 @@ struct MatmulOptions {
   // Int8-activation kernel: the most workgroups per dispatch (each rounds x once, then takes rows in grid stride);
   // 0: the default. For benchmark sweeps.
   uint32_t vector_workgroups = 0;
+  uint32_t vector_batch = 0;  // int8-activation kernel: blocks per lane per step (0: the default for k)
 };
 
 // Whether record_matmul (and record_swiglu_matvec) take the int8-activation kernel for this weight and token count:
-// options.int8_activations, a Q4_0_X8 weight, t = 1, the matrix-vector kernel, integer dot products and subgroup
-// arithmetic on the device, and the rounded x fitting shared memory. The kernel also needs every weight piece (and
+// options.int8_activations, a Q4_0_X8 weight, t = 1, the matrix-vector kernel, integer dot products, subgroup
+// arithmetic and shuffles with subgroups of at least 8 on the device, and the rounded x fitting shared memory. The kernel also needs every weight piece (and
 // W_up after W_gate) on 16-byte boundaries of its binding; where they are not, the fp32 kernel runs instead.
 bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                   const MatmulOptions& options);
