@@ -152,7 +152,7 @@ std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions
   }
   m = {};
   m.int8_activations = true;
-  for (uint32_t workgroups : {264u, 528u, 1056u, 1u << 20}) {  // multiples of the H100's 132 SMs
+  for (uint32_t workgroups : {132u, 192u, 256u, 264u, 384u, 1u << 20}) {  // the H100 has 132 SMs
     m.vector_workgroups = workgroups;
     results.push_back(c.run(ctx, options, prefix + " workgroups=" + std::to_string(workgroups), m));
   }

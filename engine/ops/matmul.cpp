@@ -23,7 +23,7 @@ constexpr uint32_t kInt8Rows = 1;
 constexpr uint32_t kInt8PairRows = 2;
 constexpr uint32_t kInt8MaxBatch = 8;  // blocks of each row one lane loads before using them, at most
 static_assert(kInt8PairRows == kVectorRows, "row_pair_epilogue_supported assumes one default row count for pairs");
-constexpr uint32_t kInt8Workgroups = 1024;
+constexpr uint32_t kInt8Workgroups = 256;
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
 constexpr uint64_t kMaxBindBytes = (uint64_t(1) << 32) - 256;
