@@ -21,9 +21,9 @@ constexpr uint32_t kVectorThreads = 128;
 constexpr uint32_t kInt8Threads = 1024;
 constexpr uint32_t kInt8Rows = 1;
 constexpr uint32_t kInt8PairRows = 2;
+constexpr uint32_t kInt8Workgroups = 256;
 constexpr uint32_t kInt8MaxBatch = 8;  // blocks of each row one lane loads before using them, at most
 static_assert(kInt8PairRows == kVectorRows, "row_pair_epilogue_supported assumes one default row count for pairs");
-constexpr uint32_t kInt8Workgroups = 256;
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
 constexpr uint64_t kMaxBindBytes = (uint64_t(1) << 32) - 256;
@@ -136,7 +136,7 @@ bool plain_rows_16_byte_aligned(const WeightView& w, const std::vector<WeightPie
   return quant::row_bytes(w.type, w.k) % 16 == 0 && rows_16_byte_aligned(pieces);
 }
 
-
+// kInt8Threads, halved until the device allows it.
 uint32_t default_int8_threads(const vk::DeviceInfo& dev) {
   uint32_t threads = kInt8Threads;
   while (threads > dev.max_workgroup_invocations && threads > 8) threads /= 2;
@@ -183,7 +183,8 @@ void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const Weigh
                         const InputNorm* norm, const WeightView* gated_up, const RowPairEpilogue* pairs) {
   const vk::DeviceInfo& dev = ctx.device().info();
   const uint32_t rows = options.vector_rows ? options.vector_rows : pairs ? kInt8PairRows : kInt8Rows;
-  if (options.vector_batch > 16) fail("matmul", "int8-activation batch " + std::to_string(options.vector_batch) + " is not in 1..16");
+  if (options.vector_batch > 16)
+    fail("matmul", "int8-activation batch " + std::to_string(options.vector_batch) + " is not in 1..16");
   const uint32_t threads = options.vector_threads ? options.vector_threads : default_int8_threads(dev);
   if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
     fail("matmul", "int8-activation shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
