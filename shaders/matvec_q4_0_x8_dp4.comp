@@ -3,9 +3,8 @@
 // of Q4_0 models with integer dot products (Vulkan 1.3 shaderIntegerDotProduct).
 //
 // Every workgroup first rounds x into shared memory as int8 (8 invocations per block, subgroups of at least 8
-// lanes), per 32-element block with scale max|x| / 127
-// (llama.cpp's Q8 activations; with NORM_INPUT after the RMS norm), so that a weight block of 32 nibbles meets its
-// 32 values in eight 4 x int8 dot products and is scaled once. Workgroups are few and take many rows each (grid
+// lanes), per 32-element block with scale max|x| / 127 (llama.cpp's Q8 activations; with NORM_INPUT after the RMS
+// norm), so that a weight block of 32 nibbles meets its 32 values in eight 4 x int8 dot products and is scaled once. Workgroups are few and take many rows each (grid
 // stride), so that rounding is paid rarely. Each subgroup owns ROWS rows at a time: its lanes take whole 32-element
 // blocks, each block's 16 quant bytes in one 16-byte load (they start on 16-byte boundaries in this layout),
 // BATCH blocks per lane loaded before any is used; a subgroup sum finishes the rows, with no barrier after the
