@@ -152,6 +152,15 @@ std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions
   }
   m = {};
   m.int8_activations = true;
+  for (uint32_t batch : {1u, 2u, 3u}) {  // fewer blocks per lane in flight than a row's (4 at k 4096): fewer registers
+    m.vector_batch = batch;
+    for (uint32_t workgroups : {256u, 512u}) {
+      m.vector_workgroups = workgroups;
+      results.push_back(c.run(ctx, options, prefix + " batch=" + std::to_string(batch) + " workgroups=" +
+                                                std::to_string(workgroups), m));
+    }
+  }
+  m.vector_batch = 0;
   for (uint32_t workgroups : {132u, 192u, 256u, 264u, 384u, 1u << 20}) {  // the H100 has 132 SMs
     m.vector_workgroups = workgroups;
     results.push_back(c.run(ctx, options, prefix + " workgroups=" + std::to_string(workgroups), m));
