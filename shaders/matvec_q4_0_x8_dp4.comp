@@ -2,13 +2,13 @@
 // y = W x for one input vector and Q4_0_X8 weights (quant_types.glsl) on int8 activations: the decode-time product
 // of Q4_0 models with integer dot products (Vulkan 1.3 shaderIntegerDotProduct).
 //
-// Every workgroup first rounds x into shared memory as int8 (8 invocations per block, subgroups of at least 8
-// lanes), per 32-element block with scale max|x| / 127 (llama.cpp's Q8 activations; with NORM_INPUT after the RMS
-// norm), so that a weight block of 32 nibbles meets its 32 values in eight 4 x int8 dot products and is scaled once. Workgroups are few and take many rows each (grid
-// stride), so that rounding is paid rarely. Each subgroup owns ROWS rows at a time: its lanes take whole 32-element
-// blocks, each block's 16 quant bytes in one 16-byte load (they start on 16-byte boundaries in this layout),
-// BATCH blocks per lane loaded before any is used; a subgroup sum finishes the rows, with no barrier after the
-// rounding.
+// Every workgroup first rounds x into shared memory as int8 (8 invocations per block, subgroups of at least 8 lanes),
+// per 32-element block with scale max|x| / 127 (llama.cpp's Q8 activations; with NORM_INPUT after the RMS norm), so
+// that a weight block of 32 nibbles meets its 32 values in eight 4 x int8 dot products and is scaled once. Workgroups
+// are few and take many rows each (grid stride), so that rounding is paid rarely. Each subgroup owns ROWS rows at a
+// time: its lanes take whole 32-element blocks, each block's 16 quant bytes in one 16-byte load (they start on 16-byte
+// boundaries in this layout), BATCH blocks per lane loaded before any is used; a subgroup sum finishes the rows, with
+// no barrier after the rounding.
 //
 // Interface as matvec.comp (same bindings and push constants, t = 1): plain, NORM_INPUT, GATED (SwiGLU of the same
 // rows of W_gate and W_up, up_delta bytes apart) and ROW_PAIRS (matvec_epilogue.glsl). The weight piece's rows and
@@ -52,6 +52,8 @@ layout(push_constant) uniform Push {
 #endif
 } pc;
 
+#define WTYPE_Q4_0_X8 1
+#include "quant_types.glsl"
 #include "matvec_epilogue.glsl"
 
 const uint THREADS = gl_WorkGroupSize.x;
@@ -60,7 +62,6 @@ const uint WROWS = 2u * ROWS;  // rows r < ROWS of W_gate, then the same rows of
 #else
 const uint WROWS = ROWS;
 #endif
-const uint SUPER_BYTES = 144u;      // 8 blocks: 8 x 16 quant bytes, then 8 f16 scales
 const uint LOW_NIBBLES = 0x0F0F0F0Fu;
 
 shared uint x_q8[MAX_BLOCKS * 8u];  // block b's 32 int8 values, 4 per word, in words 8b .. 8b + 7
@@ -127,11 +128,11 @@ void main() {
       float d[WROWS * BATCH];
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint b = min(b0 + j * lanes, blocks - 1u);  // past the end: a valid block, never summed
-        const uint in_super = (b >> 3u) * SUPER_BYTES, jj = b & 7u;
+        const uint in_super = (b >> 3u) * QBLOCK_BYTES, jj = b & 7u;  // 8 x 16 quant bytes, then 8 f16 scales
         [[unroll]] for (uint r = 0u; r < WROWS; ++r) {
           const uint super_off = row_off[r] + in_super;
           q[j * WROWS + r] = weights4[(super_off >> 4u) + jj];
-          d[j * WROWS + r] = unpackHalf2x16(weights[(super_off + 128u + 2u * jj) >> 2u] >> (16u * (jj & 1u))).x;
+          d[j * WROWS + r] = w_half(super_off + 128u + 2u * jj);
         }
       }
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {

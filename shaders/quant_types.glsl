@@ -2,9 +2,9 @@
 //
 // The includer declares the weights as `layout(std430, binding = ...) readonly buffer ... { uint weights[]; };` and
 // defines exactly one of WTYPE_F32, WTYPE_F16, WTYPE_Q8_0, WTYPE_Q4_0, WTYPE_Q4_1, WTYPE_Q4_K, WTYPE_Q6_K,
-// WTYPE_Q4_0_X8 (the engine's Q4_0 layout: per 256 elements the 8 blocks' 16-byte quants, then their 8 f16 scales). With
-// WEIGHTS_VEC4 (F32/F16 only) it also declares the same binding as `uvec4 weights4[]`, and unit_load reads 16 bytes
-// at a time: the caller guarantees 16-byte aligned rows (row_off and the row size multiples of 16).
+// WTYPE_Q4_0_X8 (the engine's Q4_0 layout: per 256 elements the 8 blocks' 16-byte quants, then their 8 f16 scales).
+// With WEIGHTS_VEC4 (F32/F16 only) it also declares the same binding as `uvec4 weights4[]`, and unit_load reads 16
+// bytes at a time: the caller guarantees 16-byte aligned rows (row_off and the row size multiples of 16).
 //
 // Blocks are 18, 20, 34, 144 or 210 bytes, so a block (and a row) may start at any even byte offset: every read
 // goes through whole words plus shifts, with no 8/16-bit storage feature. Row offsets are in bytes inside the
@@ -108,17 +108,16 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
                 bitfieldExtract(q0, 24, 8));
   hi = d * vec4(bitfieldExtract(q1, 0, 8), bitfieldExtract(q1, 8, 8), bitfieldExtract(q1, 16, 8),
                 bitfieldExtract(q1, 24, 8));
-#elif defined(WTYPE_Q4_0)
-  // Element j < 16 is the low nibble of qs[j], element j >= 16 the high nibble of qs[j - 16].
-  const float d = w_half(b);
-  const uint qs = b + 2u + (i & 15u), shift = (i >> 4u) * 4u;
-  lo = d * (nibbles(w_u32(qs), shift) - 8.0);
-  hi = d * (nibbles(w_u32(qs + 4u), shift) - 8.0);
-#elif defined(WTYPE_Q4_0_X8)
-  // Block j = i / 32 of the super-block: quants at 16 j (word-aligned reads: i % 16 is 0 or 8), scale at 128 + 2 j.
-  const uint j = i / 32u, ii = i & 31u;
-  const float d = w_half(b + 128u + 2u * j);
-  const uint qs = b + 16u * j + (ii & 15u), shift = (ii >> 4u) * 4u;
+#elif defined(WTYPE_Q4_0) || defined(WTYPE_Q4_0_X8)
+  // Element j < 16 of a block is the low nibble of qs[j], element j >= 16 the high nibble of qs[j - 16].
+#if defined(WTYPE_Q4_0)
+  const uint ii = i, d_off = b, qs0 = b + 2u;
+#else
+  // Block i / 32 of the super-block: quants at 16 (i / 32) (word-aligned reads: i % 16 is 0 or 8), scale after all 8.
+  const uint ii = i & 31u, d_off = b + 128u + 2u * (i / 32u), qs0 = b + 16u * (i / 32u);
+#endif
+  const float d = w_half(d_off);
+  const uint qs = qs0 + (ii & 15u), shift = (ii >> 4u) * 4u;
   lo = d * (nibbles(w_u32(qs), shift) - 8.0);
   hi = d * (nibbles(w_u32(qs + 4u), shift) - 8.0);
 #elif defined(WTYPE_Q4_1)
@@ -167,11 +166,12 @@ void dequant8(uint row_off, uint k0, out vec4 lo, out vec4 hi) {
 
 // ---- Units, for matvec ----
 // A unit is the 8 elements of a row that one thread decodes from words it loads once: 8 consecutive elements for
-// F32/F16/Q8_0 and the K-quants (one sub-block's scale), and for Q4_0/Q4_1/Q4_0_X8 the low and high nibbles of qs
-// word p of a block (elements 4p .. 4p + 3 and 16 + 4p .. 16 + 4p + 3). unit_load() reads the words, unit_vec4(w, i) dequantizes
-// elements 4i .. 4i + 3 of the unit (i < UNIT_VECS, same values as dequant8) and unit_elem(u, i) gives their index
-// in the row. Adjacent threads take adjacent units, so a subgroup's vec4 loads of x stay on a few cache lines: with
-// a whole block per thread every such load touched 32 lines, and those loads, not the weights, set the speed.
+// F32/F16/Q8_0 and the K-quants (one sub-block's scale), and for Q4_0/Q4_1/Q4_0_X8 the low and high nibbles of qs word
+// p of a block (elements 4p .. 4p + 3 and 16 + 4p .. 16 + 4p + 3). unit_load() reads the words, unit_vec4(w, i)
+// dequantizes elements 4i .. 4i + 3 of the unit (i < UNIT_VECS, same values as dequant8) and unit_elem(u, i) gives
+// their index in the row. Adjacent threads take adjacent units, so a subgroup's vec4 loads of x stay on a few cache
+// lines: with a whole block per thread every such load touched 32 lines, and those loads, not the weights, set the
+// speed.
 
 // The four bytes of a word minus `bias`, exactly and without int-to-float conversions: a byte b under the f16
 // exponent bits 0x6400 is the half 1024 + b, and two of them convert in one unpackHalf2x16.

@@ -1,6 +1,6 @@
 // The weights of a Llama model on the GPU: one buffer per tensor, still in its quantized format (the kernels
-// dequantize while they read; Q4_0 rows of k % 256 == 0 in the engine's Q4_0_X8 layout, quant::device_weight_type), except a layer's FFN gate and up matrices, which share one buffer (up 256-byte
-// aligned after gate) when they have one type and fit one binding: the SwiGLU kernel reads both in one pass. They
+// dequantize while they read; Q4_0 rows of k % 256 == 0 in the engine's Q4_0_X8 layout, quant::device_weight_type),
+// except a layer's FFN gate and up matrices, which share one buffer (up 256-byte aligned after gate) when they have one type and fit one binding: the SwiGLU kernel reads both in one pass. They
 // come from a GGUF file, or are synthetic (engine/model/synthetic_weights.hpp).
 #pragma once
 #include <cstdint>

@@ -17,7 +17,7 @@ constexpr uint32_t kMaxVectorCols = 4;
 constexpr uint32_t kVectorRows = 2;          // weight rows per matvec workgroup step
 constexpr uint32_t kVectorThreads = 128;
 // Int8-activation kernel: threads per workgroup (at most the device's), weight rows per subgroup step (2 for the
-// row-pair epilogue), and the most workgroups (each rounds x once first). Measured on an H100 (bench/RESULTS.md run 16).
+// row-pair epilogue), and the most workgroups (each rounds x once first). Measured on an H100 (RESULTS.md run 16).
 constexpr uint32_t kInt8Threads = 1024;
 constexpr uint32_t kInt8Rows = 1;
 constexpr uint32_t kInt8PairRows = 2;
@@ -372,7 +372,8 @@ bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView
 
 bool row_pair_epilogue_supported(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                  const MatmulOptions& options, uint32_t head_dim) {
-  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;  // kInt8Rows is even too
+  // The int8 kernel's default for pairs, kInt8PairRows, is the same.
+  const uint32_t rows = options.vector_rows ? options.vector_rows : kVectorRows;
   if (!options.fused_epilogues || !matmul_uses_vector_kernel(device, w, t, options) || rows % 2 || head_dim == 0 ||
       head_dim % 2 || w.n % head_dim)
     return false;

@@ -66,8 +66,9 @@ struct MatmulOptions {
 
 // Whether record_matmul (and record_swiglu_matvec) take the int8-activation kernel for this weight and token count:
 // options.int8_activations, a Q4_0_X8 weight, t = 1, the matrix-vector kernel, integer dot products, subgroup
-// arithmetic and shuffles with subgroups of at least 8 on the device, and the rounded x fitting shared memory. The kernel also needs every weight piece (and
-// W_up after W_gate) on 16-byte boundaries of its binding; where they are not, the fp32 kernel runs instead.
+// arithmetic and shuffles with subgroups of at least 8 on the device, and the rounded x fitting shared memory. The
+// kernel also needs every weight piece (and W_up after W_gate) on 16-byte boundaries of its binding; where they are
+// not, the fp32 kernel runs instead.
 bool matmul_uses_int8_activations(const vk::DeviceInfo& device, const WeightView& w, uint32_t t,
                                   const MatmulOptions& options);
 
