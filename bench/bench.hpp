@@ -19,6 +19,7 @@ struct BenchOptions {
   int warmup = 3;
   int repeats = 10;
   std::string filter;  // run only cases whose name contains this
+  bool pipeline_stats = false;  // also report the driver's statistics (registers...) of every pipeline used
 };
 
 struct BenchResult {

@@ -1,8 +1,10 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <stdexcept>
 
 #include "bench.hpp"
+#include "vk/pipeline_statistics.hpp"
 
 namespace ckv::bench {
 
@@ -13,6 +15,23 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return text;
+}
+
+// One line per pipeline the cases used: its library key and what the driver says about its compiled code.
+nlohmann::json report_pipeline_statistics(vk::Context& ctx) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [key, pipeline] : ctx.pipelines().entries()) {
+    const auto stats = vk::read_pipeline_statistics(ctx.device(), pipeline->handle());
+    std::string line;
+    nlohmann::json entry{{"pipeline", key}, {"statistics", nlohmann::json::array()}};
+    for (const vk::PipelineStatistic& s : stats) {
+      line += (line.empty() ? "" : ", ") + s.name + " " + s.value;
+      entry["statistics"].push_back({{"executable", s.executable}, {"name", s.name}, {"value", s.value}});
+    }
+    std::printf("pipeline %s: %s\n", key.c_str(), line.empty() ? "(no statistics)" : line.c_str());
+    out.push_back(entry);
+  }
+  return out;
 }
 
 }  // namespace
@@ -28,6 +47,11 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options) {
   report["repeats"] = options.repeats;
   report["timing"] = "GPU timestamps around the recorded work of one submission; median of the repeats";
   report["results"] = nlohmann::json::array();
+  if (options.pipeline_stats) {
+    if (!info.pipeline_statistics)
+      throw std::runtime_error("--pipeline-stats: the device does not offer VK_KHR_pipeline_executable_properties");
+    ctx.pipelines().capture_statistics(true);
+  }
 
   std::printf("device: %s (%s)\n", info.name.c_str(), report["driver"].get<std::string>().c_str());
   std::printf("%-34s %-44s %12s %10s %10s %s\n", "case", "shape", "median us", "GB/s", "TFLOP/s", "check");
@@ -54,6 +78,7 @@ nlohmann::json run_benchmarks(vk::Context& ctx, const BenchOptions& options) {
       if (!r.metrics.is_null()) report["results"].back()["metrics"] = r.metrics;
     }
   }
+  if (options.pipeline_stats) report["pipelines"] = report_pipeline_statistics(ctx);
   return report;
 }
 

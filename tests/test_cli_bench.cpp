@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cli_runner.hpp"
+#include "gpu_env.hpp"
 
 namespace ckv::test {
 namespace {
@@ -33,6 +34,31 @@ TEST(CliBench, SmallPresetRunsEveryCaseAndEveryCheckPasses) {
                            "topk multi-pass n=4096", "matvec F16 t=1", "matvec Q8_0 t=1", "matvec Q4_0 t=1",
                            "matvec Q4_1 t=1", "matvec Q4_K t=1", "matvec Q6_K t=1", "matmul Q4_K t=64"})
     EXPECT_EQ(names.count(name), 1u) << name;
+  std::filesystem::remove_all(dir);
+}
+
+// --pipeline-stats lists every pipeline the cases used with the driver's statistics where the device offers
+// VK_KHR_pipeline_executable_properties (the H100's driver does; lavapipe does not): there, one line and exit 1.
+TEST(CliBench, PipelineStatsListEveryPipelineOrFailWithOneLine) {
+  const auto dir = fresh_temp_dir("bench_stats");
+  const CliResult r = run_ckv({"bench", "--warmup", "0", "--repeats", "1", "--filter", "matvec Q8_0 t=1",
+                               "--pipeline-stats", "--json", (dir / "bench.json").string()});
+  if (!gpu().device().info().pipeline_statistics) {
+    EXPECT_EQ(r.exit_code, 1);
+    ASSERT_EQ(r.err_lines().size(), 1u) << r.err;
+    EXPECT_NE(r.err.find("VK_KHR_pipeline_executable_properties"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "bench.json"));
+  } else {
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(read_text(dir / "bench.json"));
+    ASSERT_FALSE(j["pipelines"].empty());
+    bool matvec_seen = false;
+    for (const nlohmann::json& p : j["pipelines"]) {
+      matvec_seen |= p["pipeline"].get<std::string>().rfind("matvec_q8_0", 0) == 0;
+      EXPECT_FALSE(p["statistics"].empty()) << p["pipeline"];
+    }
+    EXPECT_TRUE(matvec_seen);
+  }
   std::filesystem::remove_all(dir);
 }
 

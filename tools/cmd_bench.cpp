@@ -24,6 +24,8 @@ Command add_bench_command(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--repeats", flags->options.repeats, "Timed submissions per case (median reported)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--filter", flags->options.filter, "Run only cases whose name contains this text");
+  sub->add_flag("--pipeline-stats", flags->options.pipeline_stats,
+                "Also print the driver's statistics (registers, shared memory...) of every pipeline the cases used");
   const Command e2e = add_bench_e2e_command(*sub, global);
   return {sub, [flags, e2e, &global]() {
             if (e2e.app->parsed()) return e2e.run();

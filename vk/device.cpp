@@ -107,6 +107,7 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   if (info_.coopmat_khr) enabled.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (info_.coopmat_nv) enabled.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   if (info_.subgroup_clock) enabled.push_back(VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
+  if (info_.pipeline_statistics) enabled.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
   const bool size_control_ext = has_extension(extensions, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
   if (info_.subgroup_size_control && info_.api_version < VK_API_VERSION_1_3)
     enabled.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
@@ -118,6 +119,8 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceShaderClockFeaturesKHR clock{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
   VkPhysicalDeviceShaderIntegerDotProductFeatures dot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR statistics{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
@@ -164,6 +167,11 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
     dot.shaderIntegerDotProduct = VK_TRUE;
     *tail = &dot;
     tail = &dot.pNext;
+  }
+  if (info_.pipeline_statistics) {
+    statistics.pipelineExecutableInfo = VK_TRUE;
+    *tail = &statistics;
+    tail = &statistics.pNext;
   }
 
   VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};

@@ -86,6 +86,7 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.coopmat_khr = has_extension(extensions, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   info.coopmat_nv = has_extension(extensions, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   info.subgroup_clock = has_extension(extensions, VK_KHR_SHADER_CLOCK_EXTENSION_NAME);
+  info.pipeline_statistics = has_extension(extensions, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
 
   VkPhysicalDeviceSubgroupSizeControlProperties size_control{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
@@ -134,6 +135,8 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat_nv_features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceShaderClockFeaturesKHR clock_features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR};
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR statistics_features{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
   VkPhysicalDeviceShaderIntegerDotProductFeatures dot_features{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
@@ -147,6 +150,10 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   if (info.subgroup_clock) {
     *tail = &clock_features;
     tail = &clock_features.pNext;
+  }
+  if (info.pipeline_statistics) {
+    *tail = &statistics_features;
+    tail = &statistics_features.pNext;
   }
   if (size_control_ext) {
     *tail = &size_control_features;
@@ -171,6 +178,7 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   info.coopmat_nv = info.coopmat_nv && coopmat_nv_features.cooperativeMatrix;
   info.subgroup_clock = info.subgroup_clock && clock_features.shaderSubgroupClock;
   info.integer_dot_product = dot_features.shaderIntegerDotProduct;
+  info.pipeline_statistics = info.pipeline_statistics && statistics_features.pipelineExecutableInfo;
 
   if (info.coopmat_khr) {
     auto get_shapes = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
@@ -258,7 +266,8 @@ std::string format_device_info(const DeviceInfo& info) {
       << info.timestamp_period_ns << " ns\n";
   out << "  vulkan memory model " << (info.vulkan_memory_model ? "yes" : "no") << ", subgroup shader clock "
       << (info.subgroup_clock ? "yes" : "no") << ", integer dot products "
-      << (info.integer_dot_product ? "yes" : "no") << "\n";
+      << (info.integer_dot_product ? "yes" : "no") << ", pipeline statistics "
+      << (info.pipeline_statistics ? "yes" : "no") << "\n";
   const auto shapes = [&](const std::vector<CoopMatShape>& list) {
     for (const auto& s : list)
       out << "    " << s.m << "x" << s.n << "x" << s.k << " A " << s.a_type << " B " << s.b_type << " C " << s.c_type

@@ -53,6 +53,7 @@ struct DeviceInfo {
   std::vector<CoopMatShape> coopmat_nv_shapes;  // vkGetPhysicalDeviceCooperativeMatrixPropertiesNV
   bool subgroup_clock = false;       // VK_KHR_shader_clock with shaderSubgroupClock (stage profiles in shaders)
   bool integer_dot_product = false;  // Vulkan 1.3's shaderIntegerDotProduct (4 x int8 dot products in shaders)
+  bool pipeline_statistics = false;  // VK_KHR_pipeline_executable_properties (registers etc. per pipeline)
   std::vector<MemoryHeapInfo> heaps;
   std::vector<std::pair<uint32_t, VkMemoryPropertyFlags>> memory_types;  // (heap index, property flags), in order
 

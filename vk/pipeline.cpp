@@ -60,6 +60,8 @@ ComputePipeline::ComputePipeline(Device& device, const PipelineDesc& desc)
       pipeline_info.stage.pNext = &subgroup;
       pipeline_info.stage.flags = VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
     }
+    if (desc.capture_statistics && info.pipeline_statistics)
+      pipeline_info.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     pipeline_info.layout = layout_;
     CKV_VK_CHECK(vkCreateComputePipelines(device.handle(), device.pipeline_cache(), 1, &pipeline_info, nullptr, &pipeline_));
   } catch (const VulkanError& e) {
@@ -90,8 +92,19 @@ const ComputePipeline& PipelineLibrary::get(const PipelineDesc& desc) {
   }
   std::lock_guard lock(mutex_);
   auto it = pipelines_.find(key);
-  if (it == pipelines_.end()) it = pipelines_.emplace(key, std::make_unique<ComputePipeline>(device_, desc)).first;
+  if (it == pipelines_.end()) {
+    PipelineDesc captured = desc;
+    captured.capture_statistics = desc.capture_statistics || capture_statistics_;
+    it = pipelines_.emplace(key, std::make_unique<ComputePipeline>(device_, captured)).first;
+  }
   return *it->second;
+}
+
+std::vector<std::pair<std::string, const ComputePipeline*>> PipelineLibrary::entries() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, const ComputePipeline*>> out;
+  for (const auto& [key, pipeline] : pipelines_) out.emplace_back(key, pipeline.get());
+  return out;
 }
 
 }  // namespace ckv::vk

@@ -22,6 +22,7 @@ struct PipelineDesc {
   uint32_t push_constant_bytes = 0;
   std::vector<uint32_t> spec_constants;  // constant_id i gets spec_constants[i] (4-byte values: uint/int/float bits)
   uint32_t required_subgroup_size = 0;   // 0: driver's choice; else needs subgroup size control
+  bool capture_statistics = false;       // let read_pipeline_statistics read it (where the device can)
 };
 
 class ComputePipeline {
@@ -56,9 +57,14 @@ class PipelineLibrary {
   explicit PipelineLibrary(Device& device) : device_(device) {}
   const ComputePipeline& get(const PipelineDesc& desc);
   size_t size() const { return pipelines_.size(); }
+  // Pipelines created from now on keep the driver's statistics (bench --pipeline-stats).
+  void capture_statistics(bool on) { capture_statistics_ = on; }
+  // Every pipeline with its key (name|sg<subgroup size>|constants...), in key order.
+  std::vector<std::pair<std::string, const ComputePipeline*>> entries();
 
  private:
   Device& device_;
+  bool capture_statistics_ = false;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<ComputePipeline>> pipelines_;
 };
