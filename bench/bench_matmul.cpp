@@ -8,6 +8,7 @@
 #include "bench.hpp"
 #include "bench_data.hpp"
 #include "engine/ops/matmul.hpp"
+#include "engine/ops/normed_matmul.hpp"
 #include "engine/quant/dequant.hpp"
 
 namespace ckv::bench {
@@ -26,25 +27,47 @@ class MatmulCase {
       wb_.push_back(device_buffer(ctx, weights_, "bench weights"));
   }
 
+  // With `normed`, y = W rms_norm(x) through ops::record_normed_matmuls (the decode layers' Q/K/V products): the
+  // matrix-vector kernels normalise x themselves.
   BenchResult run(vk::Context& ctx, const BenchOptions& options, const std::string& name,
-                  const ops::MatmulOptions& matmul = {}) {
+                  const ops::MatmulOptions& matmul = {}, bool normed = false) {
+    constexpr float kEps = 1e-5f;
+    std::vector<float> norm_weight(k_);
+    for (uint32_t i = 0; i < k_; ++i) norm_weight[i] = 1.0f + 0.5f * std::sin(0.01f * float(i));
+    std::optional<vk::Buffer> norm_b, xn_b;
+    if (normed) {
+      norm_b.emplace(device_buffer(ctx, norm_weight, "bench norm weight"));
+      xn_b.emplace(ctx.device(), 4ull * k_ * t_, vk::MemoryKind::DeviceLocal, "bench normed x");
+    }
     size_t next = 0;
     const Timing timing = time_on_gpu(
         ctx,
         [&](vk::CommandStream& s) {
           const ops::WeightView w{&wb_[next++ % wb_.size()], 0, type_, k_, n_};
-          ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul);
+          if (normed) {
+            const ops::NormedProduct product{&w, yb_, n_};
+            ops::record_normed_matmuls(ctx, s, xb_, t_, k_, *norm_b, kEps, *xn_b, {&product, 1}, matmul);
+          } else {
+            ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul);
+          }
         },
         options.warmup, options.repeats);
     // Check rows 0 and n-1 of the last token.
+    std::vector<double> x_last(x_.begin() + size_t(t_ - 1) * k_, x_.begin() + size_t(t_) * k_);
+    if (normed) {
+      double squares = 0;
+      for (double v : x_last) squares += v * v;
+      const double inv_rms = 1.0 / std::sqrt(squares / k_ + kEps);
+      for (uint32_t i = 0; i < k_; ++i) x_last[i] *= inv_rms * norm_weight[i];
+    }
     double worst = 0;
     const auto y = vk::download<float>(ctx.device(), yb_, n_, 4ull * n_ * (t_ - 1));
     for (uint64_t row : {uint64_t(0), uint64_t(n_ - 1)}) {
       const auto wrow = quant::dequantize_row(type_, weights_, k_, row);
       double dot = 0, mag = 0;
       for (uint32_t i = 0; i < k_; ++i) {
-        dot += double(wrow[i]) * x_[size_t(t_ - 1) * k_ + i];
-        mag += std::abs(double(wrow[i]) * x_[size_t(t_ - 1) * k_ + i]);
+        dot += double(wrow[i]) * x_last[i];
+        mag += std::abs(double(wrow[i]) * x_last[i]);
       }
       worst = std::max(worst, std::abs(y[row] - dot) / (mag + 1e-30));
     }
@@ -58,6 +81,7 @@ class MatmulCase {
     if (matmul.vector_batch) r.shape["batch"] = matmul.vector_batch;
     const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type_, k_, n_}, t_, matmul);
     if (int8) r.shape["int8_activations"] = 1;
+    if (normed) r.shape["rms_norm"] = 1;
     r.median_us = timing.median_us;
     r.min_us = timing.min_us;
     r.max_us = timing.max_us;
@@ -100,8 +124,10 @@ std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& opti
       results.push_back(c.run(ctx, options, name));
       ops::MatmulOptions int8;  // the same weights on int8-rounded activations, where the device can
       int8.int8_activations = true;
-      if (ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type, k, n}, t, int8))
+      if (ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type, k, n}, t, int8)) {
         results.push_back(c.run(ctx, options, name + " int8", int8));
+        results.push_back(c.run(ctx, options, name + " int8 normed", int8, true));
+      }
     }
   }
   return results;

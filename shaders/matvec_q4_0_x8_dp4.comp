@@ -3,7 +3,8 @@
 // of Q4_0 models with integer dot products (Vulkan 1.3 shaderIntegerDotProduct).
 //
 // Every workgroup first rounds x into shared memory as int8 (8 invocations per block, subgroups of at least 8 lanes),
-// per 32-element block with scale max|x| / 127 (llama.cpp's Q8 activations; with NORM_INPUT after the RMS norm), so
+// per 32-element block with scale max|x| / 127 (llama.cpp's Q8 activations; with NORM_INPUT of x times the norm
+// weight, 1 / rms applied to the row sums), so
 // that a weight block of 32 nibbles meets its 32 values in eight 4 x int8 dot products and is scaled once. Workgroups
 // are few and take many rows each (grid stride), so that rounding is paid rarely. Each subgroup owns ROWS rows at a
 // time: its lanes take whole 32-element blocks, each block's 16 quant bytes in one 16-byte load (they start on 16-byte
@@ -23,7 +24,6 @@
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int dot_4x8(uint a, uint b, spirv_literal int packed_vector_format);
 
-#define USE_SUBGROUP_ADD 1
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;            // weight rows per subgroup step
 layout(constant_id = 2) const uint MAX_BLOCKS = 128;    // the largest k / 32 the shared x holds
@@ -64,11 +64,15 @@ const uint WROWS = ROWS;
 #endif
 const uint LOW_NIBBLES = 0x0F0F0F0Fu;
 
-shared uint x_q8[MAX_BLOCKS * 8u];  // block b's 32 int8 values, 4 per word, in words 8b .. 8b + 7
+// Block b's 32 int8 values, 4 per word: values 0-15 in x_q8_lo[b], 16-31 in x_q8_hi[b]. Lanes read consecutive
+// blocks, so a subgroup's 16-byte reads are contiguous (eight word reads from 8 words per block put every 4th lane
+// on one bank; on the H100 both forms time the same).
+shared uvec4 x_q8_lo[MAX_BLOCKS];
+shared uvec4 x_q8_hi[MAX_BLOCKS];
 shared vec2 x_block[MAX_BLOCKS];     // block b's scale s and 8 s sum(q): its values are s q, the weights' offset -8
 
 #if NORM_INPUT
-#include "matvec_input_norm.glsl"
+shared float square_sums[MAX_SUBGROUPS];  // each subgroup's sum of x² (NORM_INPUT)
 #endif
 
 // Packs 4 values already in -127..127 as 4 x int8.
@@ -78,19 +82,25 @@ void main() {
   const uint tid = gl_LocalInvocationID.x;
   const uint blocks = pc.k / 32u;
   const uint x_row = (pc.x_col0 * pc.x_stride) / 4u;
-#if NORM_INPUT
-  const float inv_rms = input_inv_rms(x_row);
-#define LOAD_X(e) (x4[x_row + (e)] * inv_rms * norm_w4[e])
-#else
-#define LOAD_X(e) x4[x_row + (e)]
-#endif
   // Each invocation rounds 4 values; the 8 invocations of a block (adjacent lanes of one subgroup) share its max and
   // sum through shuffles, so that rounding costs one load and a few instructions per invocation.
+  // With NORM_INPUT the values rounded are x * norm weight: the per-block rounding does not depend on the vector's
+  // 1 / rms, a common factor of every block scale, which is applied to the row sums instead. So the mean square is
+  // summed in the same pass, and the one barrier after the rounding also publishes the subgroups' sums of squares.
+#if NORM_INPUT
+  float squares = 0.0;
+#endif
   const uint vecs = pc.k / 4u;
   for (uint e0 = 0u; e0 < vecs; e0 += THREADS) {  // uniform: every lane takes part in the shuffles
     const uint e = e0 + tid;
     const bool live = e < vecs;  // the same for all 8 invocations of a block (THREADS and vecs multiples of 8)
-    const vec4 v = live ? LOAD_X(e) : vec4(0.0);
+#if NORM_INPUT
+    const vec4 raw = live ? x4[x_row + e] : vec4(0.0);
+    squares += dot(raw, raw);
+    const vec4 v = live ? raw * norm_w4[e] : vec4(0.0);
+#else
+    const vec4 v = live ? x4[x_row + e] : vec4(0.0);
+#endif
     const vec4 a = abs(v);
     float amax = max(max(a.x, a.y), max(a.z, a.w));
     amax = max(amax, subgroupShuffleXor(amax, 1u));
@@ -103,14 +113,29 @@ void main() {
     sum += subgroupShuffleXor(sum, 2u);
     sum += subgroupShuffleXor(sum, 4u);
     if (live) {
-      x_q8[e] = pack_int8x4(qx);
+      const uint word = e & 7u;
+      if (word < 4u)
+        x_q8_lo[e >> 3u][word] = pack_int8x4(qx);
+      else
+        x_q8_hi[e >> 3u][word - 4u] = pack_int8x4(qx);
       if ((e & 7u) == 0u) {
         const float scale = amax / 127.0;
         x_block[e >> 3u] = vec2(scale, 8.0 * scale * float(sum));
       }
     }
   }
+#if NORM_INPUT
+  squares = subgroupAdd(squares);
+  if (subgroupElect()) square_sums[gl_SubgroupID] = squares;
+#endif
   barrier();
+#if NORM_INPUT
+  float total = 0.0;
+  for (uint p = gl_SubgroupInvocationID; p < gl_NumSubgroups; p += gl_SubgroupSize) total += square_sums[p];
+  const float row_scale = inversesqrt(subgroupAdd(total) / float(pc.k) + pc.norm_eps);
+#else
+  const float row_scale = 1.0;
+#endif
 
   const uint lane = gl_SubgroupInvocationID, lanes = gl_SubgroupSize;
   const uint row_groups = ceil_div(pc.n, ROWS);
@@ -138,8 +163,7 @@ void main() {
       [[unroll]] for (uint j = 0u; j < BATCH; ++j) {
         const uint b = b0 + j * lanes;
         if (b >= blocks) break;
-        const uvec4 xa = uvec4(x_q8[8u * b], x_q8[8u * b + 1u], x_q8[8u * b + 2u], x_q8[8u * b + 3u]);
-        const uvec4 xb = uvec4(x_q8[8u * b + 4u], x_q8[8u * b + 5u], x_q8[8u * b + 6u], x_q8[8u * b + 7u]);
+        const uvec4 xa = x_q8_lo[b], xb = x_q8_hi[b];
         const vec2 xs = x_block[b];
         [[unroll]] for (uint r = 0u; r < WROWS; ++r) {
           const uvec4 w = q[j * WROWS + r];
@@ -153,7 +177,7 @@ void main() {
         }
       }
     }
-    [[unroll]] for (uint r = 0u; r < WROWS; ++r) acc[r] = subgroupAdd(acc[r]);
+    [[unroll]] for (uint r = 0u; r < WROWS; ++r) acc[r] = subgroupAdd(acc[r]) * row_scale;
     if (subgroupElect()) {
 #if ROW_PAIRS
       [[unroll]] for (uint r = 0u; r < ROWS; r += 2u)
