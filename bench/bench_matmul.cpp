@@ -79,6 +79,7 @@ class MatmulCase {
     if (!matmul.vector_wide_loads) r.shape["wide_loads"] = 0;
     if (matmul.vector_workgroups) r.shape["workgroups"] = matmul.vector_workgroups;
     if (matmul.vector_batch) r.shape["batch"] = matmul.vector_batch;
+    if (matmul.vector_x_loads) r.shape["x_loads"] = matmul.vector_x_loads;
     const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type_, k_, n_}, t_, matmul);
     if (int8) r.shape["int8_activations"] = 1;
     if (normed) r.shape["rms_norm"] = 1;
@@ -180,6 +181,14 @@ std::vector<BenchResult> bench_matvec_sweep(vk::Context& ctx, const BenchOptions
   }
   m = {};
   m.int8_activations = true;
+  {  // x's loads before its rounding, at the FFN down shape (k 14336: 3.5 vec4 per invocation of 1024)
+    MatmulCase down(ctx, GgmlType::Q4_0_X8, 14336, 4096, 1, true);
+    for (uint32_t x_loads : {1u, 2u, 4u}) {
+      m.vector_x_loads = x_loads;
+      results.push_back(down.run(ctx, options, prefix + " k=14336 n=4096 x_loads=" + std::to_string(x_loads), m));
+    }
+    m.vector_x_loads = 0;
+  }
   for (uint32_t batch : {1u, 2u, 3u}) {  // fewer blocks per lane in flight than a row's (4 at k 4096): fewer registers
     m.vector_batch = batch;
     for (uint32_t workgroups : {256u, 512u}) {

@@ -29,6 +29,7 @@ layout(constant_id = 1) const uint ROWS = 2;            // weight rows per subgr
 layout(constant_id = 2) const uint MAX_BLOCKS = 128;    // the largest k / 32 the shared x holds
 layout(constant_id = 3) const uint MAX_SUBGROUPS = 32;  // local size / the device's smallest subgroup size
 layout(constant_id = 4) const uint BATCH = 4;           // blocks per lane in flight (of each row) per step
+layout(constant_id = 5) const uint X_LOADS = 1;         // vec4 of x per invocation loaded before any is rounded
 
 layout(std430, binding = 0) readonly buffer Weights { uint weights[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 weights4[]; };
@@ -90,37 +91,46 @@ void main() {
 #if NORM_INPUT
   float squares = 0.0;
 #endif
+  // Long inputs (k > 4 x THREADS) issue X_LOADS loads per invocation before rounding any, one memory round trip
+  // instead of X_LOADS.
   const uint vecs = pc.k / 4u;
-  for (uint e0 = 0u; e0 < vecs; e0 += THREADS) {  // uniform: every lane takes part in the shuffles
-    const uint e = e0 + tid;
-    const bool live = e < vecs;  // the same for all 8 invocations of a block (THREADS and vecs multiples of 8)
+  for (uint e0 = 0u; e0 < vecs; e0 += X_LOADS * THREADS) {  // uniform: every lane takes part in the shuffles
+    vec4 loaded[X_LOADS];
+    [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+      const uint e = e0 + i * THREADS + tid;
 #if NORM_INPUT
-    const vec4 raw = live ? x4[x_row + e] : vec4(0.0);
-    squares += dot(raw, raw);
-    const vec4 v = live ? raw * norm_w4[e] : vec4(0.0);
+      const vec4 raw = e < vecs ? x4[x_row + e] : vec4(0.0);
+      squares += dot(raw, raw);
+      loaded[i] = e < vecs ? raw * norm_w4[e] : vec4(0.0);
 #else
-    const vec4 v = live ? x4[x_row + e] : vec4(0.0);
+      loaded[i] = e < vecs ? x4[x_row + e] : vec4(0.0);
 #endif
-    const vec4 a = abs(v);
-    float amax = max(max(a.x, a.y), max(a.z, a.w));
-    amax = max(amax, subgroupShuffleXor(amax, 1u));
-    amax = max(amax, subgroupShuffleXor(amax, 2u));
-    amax = max(amax, subgroupShuffleXor(amax, 4u));
-    const float inv = amax > 0.0 ? 127.0 / amax : 0.0;
-    const ivec4 qx = clamp(ivec4(roundEven(v * inv)), -127, 127);
-    int sum = (qx.x + qx.y) + (qx.z + qx.w);
-    sum += subgroupShuffleXor(sum, 1u);
-    sum += subgroupShuffleXor(sum, 2u);
-    sum += subgroupShuffleXor(sum, 4u);
-    if (live) {
-      const uint word = e & 7u;
-      if (word < 4u)
-        x_q8_lo[e >> 3u][word] = pack_int8x4(qx);
-      else
-        x_q8_hi[e >> 3u][word - 4u] = pack_int8x4(qx);
-      if ((e & 7u) == 0u) {
-        const float scale = amax / 127.0;
-        x_block[e >> 3u] = vec2(scale, 8.0 * scale * float(sum));
+    }
+    [[unroll]] for (uint i = 0u; i < X_LOADS; ++i) {
+      const uint e = e0 + i * THREADS + tid;
+      const bool live = e < vecs;  // the same for all 8 invocations of a block (THREADS and vecs multiples of 8)
+      const vec4 v = loaded[i];
+      const vec4 a = abs(v);
+      float amax = max(max(a.x, a.y), max(a.z, a.w));
+      amax = max(amax, subgroupShuffleXor(amax, 1u));
+      amax = max(amax, subgroupShuffleXor(amax, 2u));
+      amax = max(amax, subgroupShuffleXor(amax, 4u));
+      const float inv = amax > 0.0 ? 127.0 / amax : 0.0;
+      const ivec4 qx = clamp(ivec4(roundEven(v * inv)), -127, 127);
+      int sum = (qx.x + qx.y) + (qx.z + qx.w);
+      sum += subgroupShuffleXor(sum, 1u);
+      sum += subgroupShuffleXor(sum, 2u);
+      sum += subgroupShuffleXor(sum, 4u);
+      if (live) {
+        const uint word = e & 7u;
+        if (word < 4u)
+          x_q8_lo[e >> 3u][word] = pack_int8x4(qx);
+        else
+          x_q8_hi[e >> 3u][word - 4u] = pack_int8x4(qx);
+        if ((e & 7u) == 0u) {
+          const float scale = amax / 127.0;
+          x_block[e >> 3u] = vec2(scale, 8.0 * scale * float(sum));
+        }
       }
     }
   }

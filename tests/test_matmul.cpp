@@ -295,6 +295,7 @@ TEST_F(MatvecInt8, RandomInputsEveryShapeWithinTheRoundingBound) {
               c.options.vector_rows = rows;
               c.options.vector_workgroups = workgroups;
               c.options.vector_batch = batch;
+              c.options.vector_x_loads = batch;  // x's loads per invocation before rounding: 1 and 3 too
               const std::vector<float> x = random_x(w, c, k + threads + rows);
               check_int8(w, x, c, run(w, x, c));
             }

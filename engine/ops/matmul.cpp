@@ -23,6 +23,7 @@ constexpr uint32_t kInt8Rows = 1;
 constexpr uint32_t kInt8PairRows = 2;
 constexpr uint32_t kInt8Workgroups = 256;
 constexpr uint32_t kInt8MaxBatch = 8;  // blocks of each row one lane loads before using them, at most
+constexpr uint32_t kInt8MaxXLoads = 4;  // vec4 of x one invocation loads before rounding them, at most
 static_assert(kInt8PairRows == kVectorRows, "row_pair_epilogue_supported assumes one default row count for pairs");
 constexpr uint32_t kMaxPieceRows = 1u << 22;  // keeps every piece's tile count far inside the dispatch limits
 // Byte offsets inside a binding are 32-bit in the shaders.
@@ -185,6 +186,8 @@ void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const Weigh
   const uint32_t rows = options.vector_rows ? options.vector_rows : pairs ? kInt8PairRows : kInt8Rows;
   if (options.vector_batch > 16)
     fail("matmul", "int8-activation batch " + std::to_string(options.vector_batch) + " is not in 1..16");
+  if (options.vector_x_loads > 16)
+    fail("matmul", "int8-activation x loads " + std::to_string(options.vector_x_loads) + " is not in 1..16");
   const uint32_t threads = options.vector_threads ? options.vector_threads : default_int8_threads(dev);
   if (threads != pow2_at_least(threads) || threads > dev.max_workgroup_invocations || rows == 0 || rows > 16)
     fail("matmul", "int8-activation shape " + std::to_string(threads) + " threads x " + std::to_string(rows) +
@@ -199,9 +202,11 @@ void record_int8_vector(vk::Context& ctx, vk::CommandStream& stream, const Weigh
   const uint32_t lanes = std::max(1u, dev.subgroup_size);
   const uint32_t batch = options.vector_batch ? options.vector_batch
                                               : std::clamp((w.k / 32 + lanes - 1) / lanes, 1u, kInt8MaxBatch);
+  const uint32_t x_loads = options.vector_x_loads ? options.vector_x_loads
+                                                  : std::clamp((w.k / 4 + threads - 1) / threads, 1u, kInt8MaxXLoads);
   const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                          pairs ? sizeof(RowPairPush) : sizeof(MatPush),
-                                         {threads, rows, w.k / 32, max_subgroups, batch});
+                                         {threads, rows, w.k / 32, max_subgroups, batch, x_loads});
   const MatPush base{w.k, 0, 0, uint32_t(quant::row_bytes(w.type, w.k)), 1, 0, x_stride, y_stride, 0, accumulate,
                      norm ? norm->eps : 0.0f, up_delta};
   const uint32_t cap = std::min(options.vector_workgroups ? options.vector_workgroups : kInt8Workgroups,
@@ -240,7 +245,9 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
-    const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
+    const uint32_t x_loads = options.vector_x_loads ? options.vector_x_loads
+                                                  : std::clamp((w.k / 4 + threads - 1) / threads, 1u, kInt8MaxXLoads);
+  const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                            pairs ? sizeof(RowPairPush) : sizeof(MatPush),
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     const MatPush base{w.k,        0,          0,   row_bytes, cols, col0, x_stride, y_stride, 0, accumulate,

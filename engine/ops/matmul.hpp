@@ -62,6 +62,7 @@ struct MatmulOptions {
   // 0: the default. For benchmark sweeps.
   uint32_t vector_workgroups = 0;
   uint32_t vector_batch = 0;  // int8-activation kernel: blocks per lane per step (0: the default for k)
+  uint32_t vector_x_loads = 0;  // int8-activation kernel: vec4 of x per invocation loaded at once (0: k's, <= 4)
 };
 
 // Whether record_matmul (and record_swiglu_matvec) take the int8-activation kernel for this weight and token count:
