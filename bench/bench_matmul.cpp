@@ -110,6 +110,77 @@ class MatmulCase {
   std::vector<vk::Buffer> wb_;
 };
 
+// A decode layer's FFN input product: silu(W_gate rms_norm(x)) * (W_up rms_norm(x)) in one matrix-vector pass
+// (ops::record_normed_swiglu; devices where the engine would not take that kernel get its fallback, named in the
+// check) with gate and up in one buffer, as LlamaWeights keeps them. Rows 0 and n-1 are checked
+// against fp64; the bound carries each product's relative error `product_limit` of its sum |w x| through the SiLU.
+BenchResult run_swiglu_case(vk::Context& ctx, const BenchOptions& options, const std::string& name, GgmlType type,
+                            uint32_t k, uint32_t n, const ops::MatmulOptions& matmul) {
+  constexpr float kEps = 1e-5f;
+  const std::vector<uint8_t> gate = quant::quantize(type, bench_random(size_t(k) * n, 21));
+  const std::vector<uint8_t> up = quant::quantize(type, bench_random(size_t(k) * n, 22));
+  const uint64_t up_offset = (gate.size() + 255) / 256 * 256;
+  std::vector<uint8_t> both(up_offset + (up.size() + 3) / 4 * 4, 0);
+  std::copy(gate.begin(), gate.end(), both.begin());
+  std::copy(up.begin(), up.end(), both.begin() + up_offset);
+  const std::vector<float> x = bench_random(k, 23);
+  std::vector<float> norm_weight(k);
+  for (uint32_t i = 0; i < k; ++i) norm_weight[i] = 1.0f + 0.5f * std::sin(0.01f * float(i));
+  std::vector<vk::Buffer> wb;
+  for (size_t c = rotation_copies(both.size(), true); c > 0; --c) wb.push_back(device_buffer(ctx, both, "bench gate+up"));
+  const vk::Buffer xb = device_buffer(ctx, x, "bench x"), nb = device_buffer(ctx, norm_weight, "bench norm weight");
+  const vk::Buffer xn(ctx.device(), 4ull * k, vk::MemoryKind::DeviceLocal, "bench normed x");
+  const vk::Buffer y(ctx.device(), 4ull * n, vk::MemoryKind::DeviceLocal, "bench y");
+  const vk::Buffer up_scratch(ctx.device(), 4ull * n, vk::MemoryKind::DeviceLocal, "bench up scratch");
+  size_t next = 0;
+  bool one_pass = true;
+  const Timing timing = time_on_gpu(
+      ctx,
+      [&](vk::CommandStream& s) {
+        const vk::Buffer& w = wb[next++ % wb.size()];
+        const ops::WeightView gv{&w, 0, type, k, n}, uv{&w, up_offset, type, k, n};
+        one_pass = one_pass && ops::swiglu_matvec_supported(ctx.device().info(), gv, uv, 1, matmul);
+        ops::record_normed_swiglu(ctx, s, xb, 1, k, nb, kEps, xn, gv, uv, y, up_scratch, matmul);
+      },
+      options.warmup, options.repeats);
+
+  std::vector<double> xd(x.begin(), x.end());
+  double squares = 0;
+  for (double v : xd) squares += v * v;
+  const double inv_rms = 1.0 / std::sqrt(squares / k + kEps);
+  for (uint32_t i = 0; i < k; ++i) xd[i] *= inv_rms * norm_weight[i];
+  const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type, k, n}, 1, matmul);
+  const double product_limit = int8 ? 1e-2 : 1e-4;
+  const auto got = vk::download<float>(ctx.device(), y, n);
+  double worst = 0;  // error over the bound, at most 1 when the check passes
+  for (uint64_t row : {uint64_t(0), uint64_t(n - 1)}) {
+    const auto grow = quant::dequantize_row(type, gate, k, row), urow = quant::dequantize_row(type, up, k, row);
+    double g = 0, u = 0, g_abs = 0, u_abs = 0;
+    for (uint32_t i = 0; i < k; ++i) {
+      g += grow[i] * xd[i], u += urow[i] * xd[i];
+      g_abs += std::abs(grow[i] * xd[i]), u_abs += std::abs(urow[i] * xd[i]);
+    }
+    const double silu = g / (1.0 + std::exp(-g));
+    const double bound = 1.1 * product_limit * g_abs * (std::abs(u) + product_limit * u_abs) +
+                         std::abs(silu) * product_limit * u_abs + 1e-12;
+    worst = std::max(worst, std::abs(got[row] - silu * u) / bound);
+  }
+  BenchResult r;
+  r.name = name;
+  r.shape = {{"k", k}, {"n", n}, {"t", 1}, {"type", quant::type_name(type)}, {"weight_copies", wb.size()},
+             {"rms_norm", 1}, {"swiglu", 1}};
+  if (int8) r.shape["int8_activations"] = 1;
+  r.median_us = timing.median_us;
+  r.min_us = timing.min_us;
+  r.max_us = timing.max_us;
+  r.bytes = double(gate.size() + up.size()) + 4.0 * (k + n);
+  r.flops = 4.0 * k * n;
+  r.checked = worst <= 1.0;
+  r.check = std::string(one_pass ? "one pass" : "two products + SiLU pass") + "; rows 0 and n-1 vs fp64, error / bound " +
+            std::to_string(worst) + " (each product within " + std::to_string(product_limit) + " of sum |w x|)";
+  return r;
+}
+
 }  // namespace
 
 std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& options) {
@@ -130,6 +201,15 @@ std::vector<BenchResult> bench_matmul(vk::Context& ctx, const BenchOptions& opti
         results.push_back(c.run(ctx, options, name + " int8 normed", int8, true));
       }
     }
+  }
+  // The FFN's gate + up pass, the largest matrix-vector dispatch of a decoded token.
+  for (GgmlType type : {GgmlType::F16, GgmlType::Q4_0_X8}) {
+    const std::string name = std::string("matvec ") + quant::type_name(type) + " swiglu t=1";
+    if (!options.filter.empty() && name.find(options.filter) == std::string::npos) continue;
+    ops::MatmulOptions matmul;
+    matmul.int8_activations = type == GgmlType::Q4_0_X8;
+    const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type, k, n}, 1, matmul);
+    results.push_back(run_swiglu_case(ctx, options, name + (int8 ? " int8" : ""), type, k, n, matmul));
   }
   return results;
 }
