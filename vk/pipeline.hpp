@@ -58,7 +58,10 @@ class PipelineLibrary {
   const ComputePipeline& get(const PipelineDesc& desc);
   size_t size() const { return pipelines_.size(); }
   // Pipelines created from now on keep the driver's statistics (bench --pipeline-stats).
-  void capture_statistics(bool on) { capture_statistics_ = on; }
+  void capture_statistics(bool on) {
+    std::lock_guard lock(mutex_);
+    capture_statistics_ = on;
+  }
   // Every pipeline with its key (name|sg<subgroup size>|constants...), in key order.
   std::vector<std::pair<std::string, const ComputePipeline*>> entries();
 
