@@ -245,9 +245,7 @@ void record_vector(vk::Context& ctx, vk::CommandStream& stream, const WeightView
   for (uint32_t col0 = 0; col0 < t; col0 += kMaxVectorCols) {
     const uint32_t cols = std::min(t - col0, kMaxVectorCols);
     // One vector, or kMaxVectorCols with the extra columns repeating the last: two variants to build, not four.
-    const uint32_t x_loads = options.vector_x_loads ? options.vector_x_loads
-                                                  : std::clamp((w.k / 4 + threads - 1) / threads, 1u, kInt8MaxXLoads);
-  const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
+    const auto& pipeline = shader_pipeline(ctx, variant, pairs ? 6 : norm ? 4 : 3,
                                            pairs ? sizeof(RowPairPush) : sizeof(MatPush),
                                            {threads, rows, cols == 1 ? 1 : kMaxVectorCols, max_subgroups});
     const MatPush base{w.k,        0,          0,   row_bytes, cols, col0, x_stride, y_stride, 0, accumulate,
