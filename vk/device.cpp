@@ -124,7 +124,7 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
-  void** tail = &f12.pNext;
+  PNextChain chain(&f12.pNext);
   f11.storageBuffer16BitAccess = info_.storage_16bit;
   f12.shaderFloat16 = info_.float16_arithmetic;
   f12.shaderInt8 = info_.int8_arithmetic;
@@ -139,39 +139,32 @@ Device::Device(Instance& instance, uint32_t physical_index) : instance_(instance
   features.features.shaderInt64 = supported.features.shaderInt64;
   if (maintenance4.maintenance4) {
     maintenance4.pNext = nullptr;
-    *tail = &maintenance4;
-    tail = &maintenance4.pNext;
+    chain.append(maintenance4);
   }
   if (info_.subgroup_size_control && size_control_ext) {
     size_control.subgroupSizeControl = VK_TRUE;
     size_control.computeFullSubgroups = VK_TRUE;
-    *tail = &size_control;
-    tail = &size_control.pNext;
+    chain.append(size_control);
   }
   if (info_.coopmat_khr) {
     coopmat.cooperativeMatrix = VK_TRUE;
-    *tail = &coopmat;
-    tail = &coopmat.pNext;
+    chain.append(coopmat);
   }
   if (info_.subgroup_clock) {
     clock.shaderSubgroupClock = VK_TRUE;
-    *tail = &clock;
-    tail = &clock.pNext;
+    chain.append(clock);
   }
   if (info_.coopmat_nv) {
     coopmat_nv.cooperativeMatrix = VK_TRUE;
-    *tail = &coopmat_nv;
-    tail = &coopmat_nv.pNext;
+    chain.append(coopmat_nv);
   }
   if (info_.integer_dot_product) {
     dot.shaderIntegerDotProduct = VK_TRUE;
-    *tail = &dot;
-    tail = &dot.pNext;
+    chain.append(dot);
   }
   if (info_.pipeline_statistics) {
     statistics.pipelineExecutableInfo = VK_TRUE;
-    *tail = &statistics;
-    tail = &statistics.pNext;
+    chain.append(statistics);
   }
 
   VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};

@@ -142,28 +142,13 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   features.pNext = &f11;
   f11.pNext = &f12;
-  void** tail = &f12.pNext;
-  if (info.api_version >= VK_API_VERSION_1_3) {
-    *tail = &dot_features;
-    tail = &dot_features.pNext;
-  }
-  if (info.subgroup_clock) {
-    *tail = &clock_features;
-    tail = &clock_features.pNext;
-  }
-  if (info.pipeline_statistics) {
-    *tail = &statistics_features;
-    tail = &statistics_features.pNext;
-  }
-  if (size_control_ext) {
-    *tail = &size_control_features;
-    tail = &size_control_features.pNext;
-  }
-  if (info.coopmat_khr) {
-    *tail = &coopmat_features;
-    tail = &coopmat_features.pNext;
-  }
-  if (info.coopmat_nv) *tail = &coopmat_nv_features;
+  PNextChain chain(&f12.pNext);
+  if (info.api_version >= VK_API_VERSION_1_3) chain.append(dot_features);
+  if (info.subgroup_clock) chain.append(clock_features);
+  if (info.pipeline_statistics) chain.append(statistics_features);
+  if (size_control_ext) chain.append(size_control_features);
+  if (info.coopmat_khr) chain.append(coopmat_features);
+  if (info.coopmat_nv) chain.append(coopmat_nv_features);
   vkGetPhysicalDeviceFeatures2(device, &features);
   info.subgroup_size_control = size_control_ext && size_control_features.subgroupSizeControl &&
                                size_control_features.computeFullSubgroups &&

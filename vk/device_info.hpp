@@ -65,6 +65,20 @@ DeviceInfo query_device_info(VkInstance instance, VkPhysicalDevice device, uint3
 std::vector<std::string> device_extensions(VkPhysicalDevice device);
 bool has_extension(const std::vector<std::string>& extensions, const char* name);
 
+// Appends Vulkan structures to a pNext chain, each after the last one appended.
+class PNextChain {
+ public:
+  explicit PNextChain(void** tail) : tail_(tail) {}
+  template <class T>
+  void append(T& s) {
+    *tail_ = &s;
+    tail_ = &s.pNext;
+  }
+
+ private:
+  void** tail_;
+};
+
 // Multi-line human-readable report used by `ckv info`.
 std::string format_device_info(const DeviceInfo& info);
 
