@@ -15,6 +15,25 @@ namespace ckv::bench {
 
 namespace {
 
+constexpr float kNormEps = 1e-5f;
+
+// The RMS norm gain of the normed cases: 0.5 .. 1.5, varying smoothly over the k inputs.
+std::vector<float> bench_norm_weight(uint32_t k) {
+  std::vector<float> gain(k);
+  for (uint32_t i = 0; i < k; ++i) gain[i] = 1.0f + 0.5f * std::sin(0.01f * float(i));
+  return gain;
+}
+
+// x (gain.size() values) through the RMS norm with `gain`, in double.
+std::vector<double> rms_normed(const float* x, const std::vector<float>& gain) {
+  std::vector<double> out(x, x + gain.size());
+  double squares = 0;
+  for (double v : out) squares += v * v;
+  const double inv_rms = 1.0 / std::sqrt(squares / double(gain.size()) + kNormEps);
+  for (size_t i = 0; i < out.size(); ++i) out[i] *= inv_rms * gain[i];
+  return out;
+}
+
 // One weight [k, n] of one type with t input vectors, timed under any MatmulOptions. Bandwidth-bound cases (with
 // `rotate`) cycle through identical copies of the weight so that every repeat reads it from memory.
 class MatmulCase {
@@ -31,9 +50,7 @@ class MatmulCase {
   // matrix-vector kernels normalise x themselves.
   BenchResult run(vk::Context& ctx, const BenchOptions& options, const std::string& name,
                   const ops::MatmulOptions& matmul = {}, bool normed = false) {
-    constexpr float kEps = 1e-5f;
-    std::vector<float> norm_weight(k_);
-    for (uint32_t i = 0; i < k_; ++i) norm_weight[i] = 1.0f + 0.5f * std::sin(0.01f * float(i));
+    const std::vector<float> norm_weight = bench_norm_weight(k_);
     std::optional<vk::Buffer> norm_b, xn_b;
     if (normed) {
       norm_b.emplace(device_buffer(ctx, norm_weight, "bench norm weight"));
@@ -46,20 +63,15 @@ class MatmulCase {
           const ops::WeightView w{&wb_[next++ % wb_.size()], 0, type_, k_, n_};
           if (normed) {
             const ops::NormedProduct product{&w, yb_, n_};
-            ops::record_normed_matmuls(ctx, s, xb_, t_, k_, *norm_b, kEps, *xn_b, {&product, 1}, matmul);
+            ops::record_normed_matmuls(ctx, s, xb_, t_, k_, *norm_b, kNormEps, *xn_b, {&product, 1}, matmul);
           } else {
             ops::record_matmul(ctx, s, w, xb_, t_, k_, yb_, n_, false, matmul);
           }
         },
         options.warmup, options.repeats);
     // Check rows 0 and n-1 of the last token.
-    std::vector<double> x_last(x_.begin() + size_t(t_ - 1) * k_, x_.begin() + size_t(t_) * k_);
-    if (normed) {
-      double squares = 0;
-      for (double v : x_last) squares += v * v;
-      const double inv_rms = 1.0 / std::sqrt(squares / k_ + kEps);
-      for (uint32_t i = 0; i < k_; ++i) x_last[i] *= inv_rms * norm_weight[i];
-    }
+    const float* x_tail = x_.data() + size_t(t_ - 1) * k_;
+    const std::vector<double> x_last = normed ? rms_normed(x_tail, norm_weight) : std::vector<double>(x_tail, x_tail + k_);
     double worst = 0;
     const auto y = vk::download<float>(ctx.device(), yb_, n_, 4ull * n_ * (t_ - 1));
     for (uint64_t row : {uint64_t(0), uint64_t(n_ - 1)}) {
@@ -116,7 +128,6 @@ class MatmulCase {
 // against fp64; the bound carries each product's relative error `product_limit` of its sum |w x| through the SiLU.
 BenchResult run_swiglu_case(vk::Context& ctx, const BenchOptions& options, const std::string& name, GgmlType type,
                             uint32_t k, uint32_t n, const ops::MatmulOptions& matmul) {
-  constexpr float kEps = 1e-5f;
   const std::vector<uint8_t> gate = quant::quantize(type, bench_random(size_t(k) * n, 21));
   const std::vector<uint8_t> up = quant::quantize(type, bench_random(size_t(k) * n, 22));
   const uint64_t up_offset = (gate.size() + 255) / 256 * 256;
@@ -124,8 +135,7 @@ BenchResult run_swiglu_case(vk::Context& ctx, const BenchOptions& options, const
   std::copy(gate.begin(), gate.end(), both.begin());
   std::copy(up.begin(), up.end(), both.begin() + up_offset);
   const std::vector<float> x = bench_random(k, 23);
-  std::vector<float> norm_weight(k);
-  for (uint32_t i = 0; i < k; ++i) norm_weight[i] = 1.0f + 0.5f * std::sin(0.01f * float(i));
+  const std::vector<float> norm_weight = bench_norm_weight(k);
   std::vector<vk::Buffer> wb;
   for (size_t c = rotation_copies(both.size(), true); c > 0; --c) wb.push_back(device_buffer(ctx, both, "bench gate+up"));
   const vk::Buffer xb = device_buffer(ctx, x, "bench x"), nb = device_buffer(ctx, norm_weight, "bench norm weight");
@@ -140,15 +150,11 @@ BenchResult run_swiglu_case(vk::Context& ctx, const BenchOptions& options, const
         const vk::Buffer& w = wb[next++ % wb.size()];
         const ops::WeightView gv{&w, 0, type, k, n}, uv{&w, up_offset, type, k, n};
         one_pass = one_pass && ops::swiglu_matvec_supported(ctx.device().info(), gv, uv, 1, matmul);
-        ops::record_normed_swiglu(ctx, s, xb, 1, k, nb, kEps, xn, gv, uv, y, up_scratch, matmul);
+        ops::record_normed_swiglu(ctx, s, xb, 1, k, nb, kNormEps, xn, gv, uv, y, up_scratch, matmul);
       },
       options.warmup, options.repeats);
 
-  std::vector<double> xd(x.begin(), x.end());
-  double squares = 0;
-  for (double v : xd) squares += v * v;
-  const double inv_rms = 1.0 / std::sqrt(squares / k + kEps);
-  for (uint32_t i = 0; i < k; ++i) xd[i] *= inv_rms * norm_weight[i];
+  const std::vector<double> xd = rms_normed(x.data(), norm_weight);
   const bool int8 = ops::matmul_uses_int8_activations(ctx.device().info(), {nullptr, 0, type, k, n}, 1, matmul);
   const double product_limit = int8 ? 1e-2 : 1e-4;
   const auto got = vk::download<float>(ctx.device(), y, n);
